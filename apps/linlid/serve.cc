@@ -1,0 +1,214 @@
+#include "linlid/serve.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "api/deps.h"
+#include "api/server.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "ingest/directory.h"
+#include "ingest/ingestor.h"
+#include "ingest/topic.h"
+#include "mqtt/credentials.h"
+#include "mqtt/transport.h"
+#include "store/store.h"
+
+namespace linli::linlid {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bridges the API's view of devices to the ingest directory.
+class DirectoryBridge final : public api::DeviceHooks, public api::PresenceView {
+ public:
+  explicit DirectoryBridge(ingest::DeviceDirectory* dir) : dir_(dir) {}
+  void OnDeviceUpserted(const model::Record& device) override { dir_->Upsert(device); }
+  void OnDeviceDeleted(const std::string& device_id) override { dir_->Remove(device_id); }
+  std::optional<DeviceStatus> Status(const std::string& device_id) const override {
+    auto info = dir_->Find(device_id);
+    if (!info) return std::nullopt;
+    return DeviceStatus{info->status, info->status_ms, info->last_seen_ms};
+  }
+  Ratio CompoundOnline(const std::string& compound_id) const override {
+    auto c = dir_->CompoundCounts(compound_id);
+    return Ratio{c.total, c.online};
+  }
+
+ private:
+  ingest::DeviceDirectory* dir_;
+};
+
+// Holds an exclusive lock on DIR/linlid.lock for the life of the process.
+bool LockDataDir(const fs::path& dir) {
+  int fd = ::open((dir / "linlid.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  return true;  // fd intentionally kept open
+}
+
+int Fatal(const std::string& key, const std::string& reason) {
+  log::Error("cannot start", {{"key", key}, {"reason", reason}});
+  return 1;
+}
+
+}  // namespace
+
+int Serve(const ServeOptions& options) {
+  // Block the shutdown signals in every thread; the main thread waits for them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  const fs::path dir = fs::absolute(options.data_dir);
+  fs::create_directories(dir, ec);
+  if (ec) return Fatal("--data-dir", ec.message());
+  if (!LockDataDir(dir)) return Fatal("--data-dir", "another linlid is serving " + dir.string());
+
+  Clock& clock = SystemClock();
+  store::SqliteOptions sopts;
+  sopts.path = (dir / "linli.db").string();
+  auto store = store::OpenSqliteStore(sopts);
+  if (!store) return Fatal("store", store.error().ToString());
+  auto cipher = FieldCipher::LoadOrCreate((dir / "field.key").string());
+  if (!cipher) return Fatal("field.key", cipher.error().ToString());
+
+  // Broker.
+  std::unique_ptr<mqtt::CredentialAuthority> credentials;
+  mqtt::BrokerConfig broker;
+  if (!options.no_mqtt) {
+    auto loaded = mqtt::LoadBrokerConfig(dir.string());
+    if (!loaded) {
+      return Fatal("broker.json", loaded.error().ToString() + " (run `linlid broker init --data-dir " +
+                                      dir.string() + "` first, or pass --no-mqtt)");
+    }
+    broker = *loaded;
+    if (options.mqtt_port > 0) broker.port = options.mqtt_port;
+    mqtt::BrokerAdminOptions admin;
+    admin.host = options.mqtt_host;
+    admin.port = broker.port;
+    admin.username = broker.admin_username;
+    admin.password = broker.admin_password;
+    credentials = mqtt::MakeDynsecAuthority(admin);
+  }
+
+  // Devices and presence.
+  ingest::DeviceDirectory directory;
+  {
+    auto devices = (*store)->LoadAll(model::Kind::kDevice);
+    if (!devices) return Fatal("store", devices.error().ToString());
+    auto states = (*store)->LoadDeviceStates();
+    if (!states) return Fatal("store", states.error().ToString());
+    directory.Load(*devices, *states);
+    log::Info("devices loaded", {{"count", std::to_string(devices->size())}});
+  }
+  ingest::Ingestor ingestor(store->get(), &directory, &clock);
+  if (auto r = ingestor.ReconcileFaults(); !r) return Fatal("store", r.error().ToString());
+
+  // HTTP API.
+  DirectoryBridge bridge(&directory);
+  api::ApiDeps deps;
+  deps.store = store->get();
+  deps.cipher = &*cipher;
+  deps.clock = &clock;
+  deps.credentials = credentials.get();
+  deps.device_hooks = &bridge;
+  deps.presence = &bridge;
+  deps.metrics = &metrics::Default();
+  if (!options.admin_password.empty()) {
+    auto created = api::EnsureAdminUser(deps, options.admin_password);
+    if (!created) return Fatal("LINLI_ADMIN_PASSWORD", created.error().ToString());
+    if (*created) log::Info("created the first user 'admin'");
+  } else {
+    auto users = (*store)->ListRecords({model::Kind::kUser, {}, std::nullopt, "", 1, 0});
+    if (users && users->total == 0) {
+      log::Warn("no users exist; set LINLI_ADMIN_PASSWORD to create 'admin' on start-up");
+    }
+  }
+  api::ServerOptions hopts;
+  hopts.host = options.http_host;
+  hopts.port = options.http_port;
+  hopts.threads = options.http_threads;
+  hopts.web_root = options.web_root;
+  hopts.openapi_path = options.openapi_path;
+  auto server = api::MakeServer(hopts, deps);
+  ingestor.SetFeed(server->Feed());
+  auto port = server->Start();
+  if (!port) return Fatal("--http", port.error().ToString());
+
+  // MQTT ingest.
+  std::unique_ptr<mqtt::Transport> transport;
+  if (!options.no_mqtt) {
+    mqtt::MosquittoOptions mopts;
+    mopts.host = options.mqtt_host;
+    mopts.port = broker.port;
+    mopts.client_id = broker.service_username;
+    mopts.username = broker.service_username;
+    mopts.password = broker.service_password;
+    mopts.subscriptions = {std::string(ingest::kUplinkSubscription)};
+    transport = mqtt::MakeMosquittoTransport(mopts, &ingestor);
+    if (auto r = transport->Start(); !r) return Fatal("--mqtt", r.error().ToString());
+  }
+  log::Info("linlid serving", {{"http", options.http_host + ":" + std::to_string(*port)},
+                               {"mqtt", options.no_mqtt ? "off" : options.mqtt_host + ":" + std::to_string(broker.port)},
+                               {"data_dir", dir.string()}});
+
+  // Timers: presence sweep every second; retention hourly.
+  std::mutex timer_mu;
+  std::condition_variable timer_cv;
+  bool stopping = false;
+  std::thread timer([&] {
+    pthread_setname_np(pthread_self(), "linlid-timer");
+    auto next_prune = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::unique_lock lock(timer_mu);
+    while (!stopping) {
+      timer_cv.wait_for(lock, std::chrono::seconds(1));
+      if (stopping) break;
+      lock.unlock();
+      if (auto r = ingestor.Tick(); !r) log::Warn("presence sweep failed", {{"error", r.error().ToString()}});
+      if (std::chrono::steady_clock::now() >= next_prune) {
+        next_prune = std::chrono::steady_clock::now() + std::chrono::hours(1);
+        const int64_t cutoff = clock.NowMs() - int64_t{options.telemetry_retention_days} * 86'400'000;
+        auto pruned = (*store)->PruneTelemetry(cutoff);
+        if (!pruned) log::Warn("telemetry retention failed", {{"error", pruned.error().ToString()}});
+        else if (*pruned > 0) log::Info("telemetry pruned", {{"rows", std::to_string(*pruned)}});
+        (void)(*store)->DeleteExpiredTokens(clock.NowMs());
+      }
+      lock.lock();
+    }
+  });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  server->Stop();
+  if (transport) transport->Stop();  // commits and acknowledges what it received
+  {
+    std::lock_guard lock(timer_mu);
+    stopping = true;
+  }
+  timer_cv.notify_all();
+  timer.join();
+  credentials.reset();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace linli::linlid
