@@ -187,6 +187,9 @@ struct SqliteOptions {
   std::string path;            // database file; ":memory:" not supported (WAL needs a file)
   bool synchronous_full = false;  // NORMAL (crash-safe for process crashes) vs FULL (power loss)
   int read_connections = 4;
+  // How long a statement waits for a lock held by another process before failing with
+  // kUnavailable.
+  int busy_timeout_ms = 5000;
 };
 
 // Opens (creating and migrating if needed) a SQLite store.
