@@ -7,6 +7,7 @@
 //   linli-sim fetch    GET an API path with an admin token (e.g. /metrics) and print the body
 //   linli-sim token    log in and print a bearer token (for repeated fetches)
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -37,6 +38,24 @@ void InstallSignals() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+// Each simulated device holds three descriptors (its socket and libmosquitto's wake-up pair).
+// Raises the soft limit to the hard one and says so if that is still too low.
+void EnsureDescriptors(size_t clients) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  const rlim_t need = static_cast<rlim_t>(clients) * 3 + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    std::fprintf(stderr,
+                 "linli-sim: warning: %zu clients need about %llu descriptors but the limit is %llu; "
+                 "raise it (ulimit -n) or some devices will fail to connect\n",
+                 clients, static_cast<unsigned long long>(need), static_cast<unsigned long long>(rl.rlim_cur));
+  }
 }
 
 void Print(const std::string& line) {
@@ -252,6 +271,7 @@ int main(int argc, char** argv) {
     if (g_stop.load()) return 130;
     Print("run: " + std::to_string(accounts.size()) + " devices on " + mqtt + ", " + std::to_string(fleet.rate) +
           " msg/s, duration " + (fleet.duration_s > 0 ? std::to_string(fleet.duration_s) + " s" : "until stopped"));
+    EnsureDescriptors(accounts.size());
     Fleet f(&*world, std::move(accounts), fleet, clock);
     auto r = f.Run(g_stop, Print, progress_s);
     if (!r) return Die(r.error());
@@ -299,6 +319,7 @@ int main(int argc, char** argv) {
         fo.identities.push_back(a);
       }
     }
+    EnsureDescriptors(fo.identities.size());
     auto r = RunFlood(fo, clock, g_stop, [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); });
     if (!r) return Die(r.error());
     Print("flood: " + FormatFloodResult(*r));

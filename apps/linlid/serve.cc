@@ -1,6 +1,7 @@
 #include "linlid/serve.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -119,6 +120,8 @@ int Serve(const ServeOptions& options) {
     directory.Load(*devices, *states);
     log::Info("devices loaded", {{"count", std::to_string(devices->size())}});
   }
+  // Loading materialised every device record; give that transient memory back to the OS.
+  malloc_trim(0);
   ingest::Ingestor ingestor(store->get(), &directory, &clock);
   if (auto r = ingestor.ReconcileFaults(); !r) return Fatal("store", r.error().ToString());
 

@@ -16,7 +16,6 @@ bool Tracker::Register(std::weak_ptr<Closable> c) {
   std::lock_guard lock(mu_);
   if (stopping_) return false;
   ++live_;
-  fprintf(stderr, "DBG register live=%zu\n", live_);
   if (sessions_.size() >= 64 && sessions_.size() % 64 == 0) {
     std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
   }
@@ -27,7 +26,6 @@ bool Tracker::Register(std::weak_ptr<Closable> c) {
 void Tracker::Unregister() {
   std::lock_guard lock(mu_);
   --live_;
-  fprintf(stderr, "DBG unregister live=%zu\n", live_);
   cv_.notify_all();
 }
 
@@ -38,7 +36,6 @@ void Tracker::ShutdownAll() {
     stopping_ = true;
     sessions.swap(sessions_);
   }
-  fprintf(stderr, "DBG shutdownall list=%zu live=%zu\n", sessions.size(), live_);
   for (auto& w : sessions) {
     if (auto s = w.lock()) s->Shutdown();
   }
@@ -106,11 +103,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
   }
 
-  ~HttpSession() override { fprintf(stderr, "DBG ~session %p\n", (void*)this); }
   void Shutdown() override {
-    fprintf(stderr, "DBG Shutdown() %p\n", (void*)this);
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      fprintf(stderr, "DBG shutdown idle=%d handed=%d\n", self->idle_, self->handed_off_);
       self->stopping_ = true;
       if (self->idle_) self->CloseSocket();
     });
@@ -282,7 +276,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
   }
 
   void CloseSocket() {
-    fprintf(stderr, "DBG close %p\n", (void*)this);
     if (handed_off_) return;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -342,6 +335,9 @@ class ServerImpl final : public Server {
     workers_ = std::make_unique<net::thread_pool>(static_cast<size_t>(o.threads));
     state_ = std::make_unique<ServerState>(ServerState{ctx_, router_, *workers_, tracker_});
     started_ = true;
+    // Keeps the I/O threads running while Stop() winds connections down (without it they
+    // return as soon as no operation is pending, stranding posted shutdown work).
+    work_.emplace(net::make_work_guard(ioc_));
     DoAccept();
     for (int i = 0; i < o.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
     log::Info("http server listening", {{"host", o.host}, {"port", std::to_string(port)}});
@@ -363,6 +359,7 @@ class ServerImpl final : public Server {
     if (!tracker_.WaitIdle(std::chrono::milliseconds(ctx_.options.shutdown_grace_ms))) {
       log::Warn("http server stopped with connections still open");
     }
+    work_.reset();
     ioc_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
@@ -394,6 +391,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<ServerState> state_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   bool started_ = false;
   bool stopped_ = false;

@@ -62,7 +62,7 @@ class HttpClient {
     req.body() = body;
     req.prepare_payload();
     req.keep_alive(false);
-    return RoundTrip([&](beast::tcp_stream& s, auto done) { http::async_write(s, req, done); });
+    return RoundTrip([&](beast::tcp_stream& s, auto done) { http::async_write(s, req, done); }, method == "HEAD");
   }
 
   HttpResult Get(const std::string& target, const std::string& token = "") { return Request("GET", target, "", token); }
@@ -83,7 +83,7 @@ class HttpClient {
 
  private:
   template <class WriteFn>
-  HttpResult RoundTrip(WriteFn write) {
+  HttpResult RoundTrip(WriteFn write, bool head = false) {
     net::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.expires_after(std::chrono::seconds(10));
@@ -91,6 +91,7 @@ class HttpClient {
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
+    parser.skip(head);  // a HEAD answer announces a length but has no body
     stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
                          [&](beast::error_code ec) {
                            if (ec) return;

@@ -666,7 +666,7 @@ Result<Json> RegistryService::Update(const Principal& p, Kind kind, const std::s
   return Render(p, stored);
 }
 
-Result<void> RegistryService::Delete(const Principal& p, Kind kind, const std::string& id) {
+Result<Json> RegistryService::Delete(const Principal& p, Kind kind, const std::string& id) {
   if (!Allowed(p.role, ResourceOf(kind), Action::kDelete)) return Denied(p, kind, Action::kDelete);
   LINLI_ASSIGN_OR_RETURN(Record existing, Visible(p, kind, id));
   if (kind == Kind::kUser) {
@@ -689,7 +689,7 @@ Result<void> RegistryService::Delete(const Principal& p, Kind kind, const std::s
   if (kind == Kind::kDevice && deps_.device_hooks != nullptr) deps_.device_hooks->OnDeviceDeleted(id);
   AfterChange(kind);
   Audit(p, "delete", kind, id, existing.compound_id, Json::object());
-  return {};
+  return Json{{"id", id}, {"deleted", true}};
 }
 
 Result<Json> RegistryService::RotateDeviceCredentials(const Principal& p, const std::string& device_id) {

@@ -66,7 +66,8 @@ class RegistryService {
   // PATCH semantics: only the given fields change; null clears an optional field.
   Result<Json> Update(const Principal& p, model::Kind kind, const std::string& id,
                       const Json& patch);
-  Result<void> Delete(const Principal& p, model::Kind kind, const std::string& id);
+  // Returns {"id": id, "deleted": true}.
+  Result<Json> Delete(const Principal& p, model::Kind kind, const std::string& id);
 
   // Creates many records of one kind in one store transaction (CSV import). References may
   // point to records earlier in the same batch. Errors name "rows[i].field". Returns

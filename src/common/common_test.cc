@@ -123,7 +123,7 @@ TEST(MetricsTest, RendersPrometheusText) {
   std::string text = r.Render();
   EXPECT_NE(text.find("# TYPE x_total counter\nx_total{kind=\"a\\\"b\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("y 1.5\n"), std::string::npos);
-  EXPECT_NE(text.find("z_seconds_bucket{le=\"0.10000000000000001\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("z_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("z_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("z_seconds_count 3\n"), std::string::npos);
   // The same name and labels give the same counter.

@@ -1,7 +1,7 @@
 #include "common/metrics.h"
 
+#include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace linli::metrics {
 
@@ -93,10 +93,9 @@ Histogram& Registry::GetHistogram(const std::string& name, const std::string& he
 namespace {
 std::string FormatDouble(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 // Inserts an extra label into a rendered label set.
 std::string WithLabel(const std::string& rendered, const std::string& extra) {

@@ -190,8 +190,8 @@ std::string RenderMosquittoConf(const BrokerPaths& p, const BrokerInitOptions& o
   return c.str();
 }
 
-// Merges `keep` (clients/roles/groups of an existing plugin file that Linli does not manage
-// itself) into `fresh`.
+// Copies the clients, roles and groups of an existing plugin file that InitBroker does not
+// write itself (devices, hand-made entries) into `fresh`.
 void MergeForeignEntries(const Json& existing, Json* fresh) {
   std::unordered_set<std::string> ours_clients = {std::string(kAdminUsername),
                                                   std::string(kServiceUsername)};

@@ -56,7 +56,8 @@ class PlatformTest : public ::testing::Test {
     auto r = Get("/api/v1/events?device=" + device + "&limit=10000");
     if (r.status != 200) return {};
     std::vector<Json> out;
-    for (const auto& e : r.json()["items"]) out.push_back(e);
+    const Json body = r.json();
+    for (const auto& e : body["items"]) out.push_back(e);
     return out;
   }
 
@@ -138,10 +139,13 @@ TEST_F(PlatformTest, WrongOrMissingCredentialsAreRefused) {
   ASSERT_EQ(rot.status, 200) << rot.body;
   std::string fresh = rot.json()["mqtt"].value("password", "");
   ASSERT_FALSE(fresh.empty());
-  MqttClient old_pw("sos-1-old");
+  MqttClient old_pw("sos-1");
   EXPECT_NE(old_pw.Connect(broker_->port(), "sos-1", pw), 0);
-  MqttClient new_pw("sos-1-new");
+  MqttClient new_pw("sos-1");
   EXPECT_EQ(new_pw.Connect(broker_->port(), "sos-1", fresh), 0);
+  // The client id is pinned to the device id: right password, someone else's client id.
+  MqttClient other_id("sos-2");
+  EXPECT_NE(other_id.Connect(broker_->port(), "sos-1", fresh), 0);
 }
 
 TEST_F(PlatformTest, MalformedMessagesAreDeadLetteredNotLost) {
@@ -160,7 +164,8 @@ TEST_F(PlatformTest, MalformedMessagesAreDeadLetteredNotLost) {
     return r.status == 200 && r.json()["items"].size() >= 6;
   })) << Get("/api/v1/dead-letters?limit=100").body;
   std::multiset<std::string> reasons;
-  for (const auto& d : Get("/api/v1/dead-letters?limit=100").json()["items"]) {
+  const Json letters = Get("/api/v1/dead-letters?limit=100").json();
+  for (const auto& d : letters["items"]) {
     reasons.insert(d.value("reason", ""));
     EXPECT_FALSE(d.value("topic", "").empty());
   }
@@ -306,7 +311,8 @@ TEST_F(PlatformTest, EveryRoleIsRefusedOnAnotherCompoundsData) {
         EXPECT_EQ(r.status, 403) << role << " " << coll;
         continue;
       }
-      for (const auto& item : r.json()["items"]) {
+      const Json body = r.json();
+      for (const auto& item : body["items"]) {
         EXPECT_NE(item.value("compound_id", item.value("id", "")), "c2") << role << " sees " << item.dump();
       }
     }

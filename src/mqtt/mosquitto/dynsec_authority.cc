@@ -1,9 +1,14 @@
 #include "mqtt/mosquitto/dynsec_authority.h"
 
 #include <mosquitto.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <unordered_set>
 
 #include "common/ids.h"
@@ -74,33 +79,101 @@ DynsecAuthority::DynsecAuthority(BrokerAdminOptions options, DynsecTuning tuning
     init_error_ = Error(ErrorCode::kInternal, "mosquitto_new failed");
     return;
   }
+  // Publishes from caller threads only queue; the loop thread writes (woken via wake_fd_).
+  mosquitto_threaded_set(mosq_, true);
   mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
   mosquitto_username_pw_set(mosq_, opts_.username.c_str(), opts_.password.c_str());
-  mosquitto_reconnect_delay_set(mosq_, 1, 2, true);
   mosquitto_connect_callback_set(mosq_, &DynsecAuthority::OnConnect);
   mosquitto_disconnect_callback_set(mosq_, &DynsecAuthority::OnDisconnect);
   mosquitto_subscribe_callback_set(mosq_, &DynsecAuthority::OnSubscribe);
   mosquitto_message_callback_set(mosq_, &DynsecAuthority::OnMessage);
-  // A failed first attempt (broker not up yet) is retried by the loop thread.
-  int rc = mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, 30);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    log::Debug("dynsec admin connect attempt failed", {{"error", mosquitto_strerror(rc)}});
-  }
-  rc = mosquitto_loop_start(mosq_);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    init_error_ = MosquittoError(rc, "mosquitto_loop_start");
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    init_error_ = Error(ErrorCode::kUnavailable, std::string("eventfd: ") + std::strerror(errno));
     return;
   }
-  loop_started_ = true;
+  thread_ = std::thread([this] { Run(); });
 }
 
 DynsecAuthority::~DynsecAuthority() {
-  if (mosq_ == nullptr) return;
-  if (loop_started_) {
-    mosquitto_disconnect(mosq_);
-    mosquitto_loop_stop(mosq_, false);
+  if (thread_.joinable()) {
+    stop_ = true;
+    Wake();
+    thread_.join();
   }
-  mosquitto_destroy(mosq_);
+  if (mosq_ != nullptr) mosquitto_destroy(mosq_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void DynsecAuthority::Wake() {
+  uint64_t one = 1;
+  ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  (void)n;
+}
+
+void DynsecAuthority::Run() {
+  using std::chrono::milliseconds;
+  using SteadyClock = std::chrono::steady_clock;
+  constexpr milliseconds kMaxBackoff{2000};
+  bool attempted = false;
+  bool had_socket = false;
+  auto next_attempt = SteadyClock::now();
+  auto schedule_retry = [&] {
+    next_attempt = SteadyClock::now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  };
+  while (!stop_.load()) {
+    int sock = mosquitto_socket(mosq_);
+    if (sock < 0 && had_socket) {
+      had_socket = false;
+      schedule_retry();
+    }
+    if (sock < 0 && SteadyClock::now() >= next_attempt) {
+      int rc = attempted ? mosquitto_reconnect_async(mosq_)
+                         : mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, 30);
+      attempted = true;
+      sock = mosquitto_socket(mosq_);
+      if (rc != MOSQ_ERR_SUCCESS || sock < 0) {
+        log::Debug("dynsec admin connect attempt failed", {{"error", mosquitto_strerror(rc)}});
+        schedule_retry();
+      } else {
+        had_socket = true;
+      }
+    }
+    pollfd fds[2];
+    fds[0] = {wake_fd_, POLLIN, 0};
+    nfds_t nfds = 1;
+    int timeout_ms = 500;
+    if (sock >= 0) {
+      fds[1] = {sock, static_cast<short>(POLLIN | (mosquitto_want_write(mosq_) ? POLLOUT : 0)), 0};
+      nfds = 2;
+    } else {
+      auto until = std::chrono::duration_cast<milliseconds>(next_attempt - SteadyClock::now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(until.count() + 1, 0, 500));
+    }
+    int pr = ::poll(fds, nfds, timeout_ms);
+    if (pr > 0 && (fds[0].revents & POLLIN)) {
+      uint64_t v;
+      ssize_t n = ::read(wake_fd_, &v, sizeof v);
+      (void)n;
+    }
+    if (sock < 0) continue;
+    if (pr > 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))) {
+      mosquitto_loop_read(mosq_, 1);
+    }
+    if (mosquitto_socket(mosq_) < 0) continue;
+    mosquitto_loop_misc(mosq_);
+    if (mosquitto_socket(mosq_) >= 0 && mosquitto_want_write(mosq_)) mosquitto_loop_write(mosq_, 1);
+  }
+  if (mosquitto_socket(mosq_) >= 0) {
+    mosquitto_disconnect(mosq_);
+    auto deadline = SteadyClock::now() + milliseconds(500);
+    while (mosquitto_socket(mosq_) >= 0 && mosquitto_want_write(mosq_) &&
+           SteadyClock::now() < deadline) {
+      pollfd p{mosquitto_socket(mosq_), POLLOUT, 0};
+      if (::poll(&p, 1, 50) > 0 && mosquitto_loop_write(mosq_, 1) != MOSQ_ERR_SUCCESS) break;
+    }
+  }
 }
 
 int64_t DynsecAuthority::messages_sent() const {
@@ -114,6 +187,7 @@ void DynsecAuthority::OnConnect(mosquitto* m, void* self_ptr, int rc) {
     log::Warn("dynsec admin connection refused", {{"reason", mosquitto_connack_string(rc)}});
     return;
   }
+  self->backoff_ = std::chrono::milliseconds(100);
   int mid = -1;
   int src = mosquitto_subscribe(m, &mid, kResponseTopic, 1);
   std::lock_guard<std::mutex> lock(self->mu_);
@@ -219,6 +293,7 @@ Result<std::vector<Json>> DynsecAuthority::Execute(std::vector<Json> commands) {
     clear_pending();
     return Fail(MosquittoError(rc, "publish to " + std::string(kControlTopic)));
   }
+  Wake();
   std::unique_lock<std::mutex> lock(mu_);
   ++messages_sent_;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.timeout_ms);

@@ -2,8 +2,9 @@
 // dynamic-security plugin, driven over MQTT ($CONTROL/dynamic-security/v1).
 //
 // It owns one libmosquitto client (the admin credentials of broker.json, a random client id so
-// that several linlid nodes can administer one broker) with libmosquitto's own loop thread
-// (mosquitto_loop_start), which reconnects by itself. A call publishes {"commands":[...]} with a
+// that several linlid nodes can administer one broker) and its own loop thread (poll on the
+// socket and a wake-up eventfd; reconnects with back-off 0.1 s → 2 s; libmosquitto's
+// loop_start() thread gives up for good when the very first connect is refused). A call publishes {"commands":[...]} with a
 // unique "correlationData" per command and waits for the responses on
 // $CONTROL/dynamic-security/v1/response, matched by correlationData (other admins' responses
 // are ignored). Calls are serialised: the plugin executes commands one at a time anyway.
@@ -23,6 +24,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -30,6 +32,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/json.h"
@@ -78,6 +81,9 @@ class DynsecAuthority final : public CredentialAuthority {
   int64_t messages_sent() const;
 
  private:
+  void Run();
+  void Wake();
+
   static void OnConnect(mosquitto* m, void* self, int rc);
   static void OnDisconnect(mosquitto* m, void* self, int rc);
   static void OnSubscribe(mosquitto* m, void* self, int mid, int count, const int* granted);
@@ -90,7 +96,10 @@ class DynsecAuthority final : public CredentialAuthority {
   std::atomic<size_t> chunk_;  // adaptive devices per message
   std::optional<Error> init_error_;  // set when the options are unusable
   mosquitto* mosq_ = nullptr;
-  bool loop_started_ = false;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::chrono::milliseconds backoff_{100};  // loop thread only
   std::string corr_prefix_;
 
   std::mutex call_mu_;  // one Execute() at a time

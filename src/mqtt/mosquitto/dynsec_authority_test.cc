@@ -192,6 +192,18 @@ TEST_F(DynsecAuthorityTest, UnavailableWhileTheBrokerIsDownAndRecoversAfter) {
   EXPECT_TRUE(Connect("d2", "pw2"));
 }
 
+TEST_F(DynsecAuthorityTest, ConnectsOnceTheBrokerAppears) {
+  ASSERT_TRUE(broker_->Stop());
+  DynsecAuthority late(broker_->AdminOptions(300));
+  EXPECT_EQ(late.WaitReady().error().code(), ErrorCode::kUnavailable);
+  ASSERT_TRUE(broker_->Restart());
+  bool ready = false;
+  for (int i = 0; i < 50 && !ready; ++i) ready = static_cast<bool>(late.WaitReady());  // 15 s
+  ASSERT_TRUE(ready);
+  EXPECT_TRUE(late.UpsertDevices({{"d7", "c1", "pw"}}));
+  EXPECT_TRUE(Connect("d7", "pw"));
+}
+
 TEST_F(DynsecAuthorityTest, BadOptionsFailEveryCall) {
   BrokerAdminOptions o = broker_->AdminOptions();
   o.password.clear();

@@ -272,7 +272,7 @@ void MosquittoTransport::Run() {
       (void)n;
     }
     if (!usable) continue;
-    if (pr > 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) ReadBurst(sock);
+    if (pr > 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))) ReadBurst(sock);
     if (session_aborted_ || mosquitto_socket(mosq_) < 0) continue;
     // Everything read so far is committed: writing (PUBACKs, PINGREQ, our PUBLISHes) is safe.
     mosquitto_loop_misc(mosq_);

@@ -14,6 +14,9 @@
 // is shut down without writing (libmosquitto has no "close without flushing" call; shutdown()
 // on its fd is that), and after back-off mosquitto_reconnect_async() discards the queued
 // PUBACKs; the broker redelivers the unacknowledged messages into the persistent session.
+// Stop(): flushes the PUBACKs of the last committed burst, half-closes the socket and drains
+// it until the broker closes (no MQTT DISCONNECT: libmosquitto would close() at once, and a
+// close with unread input sends RST, on which the broker can lose PUBACKs it had not read).
 // MQTT 3.1.1 (not 5) because a v5 CONNECT from libmosquitto announces Receive Maximum 20,
 // which would cap a burst at 20 messages; with 3.1.1 the broker's max_inflight_messages rules.
 //

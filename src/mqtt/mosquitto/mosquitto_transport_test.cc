@@ -245,49 +245,63 @@ TEST_F(TransportTest, FailedCommitDropsTheConnectionAndTheBrokerRedelivers) {
   EXPECT_EQ(h2.committed_.front().payload, "marker") << broker_->LogTail();
 }
 
-// Stop() in the middle of a stream: what was committed is acknowledged (never redelivered),
-// what was not is redelivered to the next incarnation (never lost). Regression test: closing
-// with unread input used to RST the connection and lose the final PUBACKs.
+// Stop() in the middle of a stream, several times: what was committed is acknowledged (never
+// redelivered), what was not is redelivered to the next incarnation (never lost). Stopping
+// with unread input used to RST the connection, and the broker then sometimes lost the final
+// PUBACKs (seen as ~1 in 50 runs of the commit-failure test); this exercises that path but
+// cannot force the race.
 TEST_F(TransportTest, StopMidStreamAcknowledgesExactlyWhatWasCommitted) {
   const std::string id = "linlid-midstream";
   auto dev = Device();
   ASSERT_TRUE(dev);
   auto o = Options(id);
   o.max_burst = 5;
-  RecordingHandler h1;
-  MosquittoTransport t1(o, &h1);
-  StartAndSync(t1, h1, *dev);
-  std::set<std::string> sent;
-  for (int i = 0; i < 400; ++i) sent.insert("s-" + std::to_string(i));
+  {
+    RecordingHandler h;
+    MosquittoTransport t(o, &h);
+    StartAndSync(t, h, *dev);
+    t.Stop();
+  }
+  std::vector<std::string> sent;
+  for (int i = 0; i < 600; ++i) sent.push_back("s-" + std::to_string(i));
   std::thread publisher([&] {
     for (const auto& p : sent) {
       if (!dev->Publish("linli/v1/c1/d1/up/event", p)) return;
     }
   });
-  auto count_stream = [](const std::vector<Message>& v) {
-    std::set<std::string> s;
+  auto stream = [](const std::vector<Message>& v) {
+    std::vector<std::string> s;
     for (const auto& m : v) {
-      if (m.payload.rfind("s-", 0) == 0) s.insert(m.payload);
+      if (m.payload.rfind("s-", 0) == 0) s.push_back(m.payload);
     }
     return s;
   };
-  ASSERT_TRUE(h1.WaitFor([&] { return count_stream(h1.committed_).size() >= 50; }));
-  t1.Stop();
-  publisher.join();
-  std::set<std::string> first = count_stream(h1.Committed());
-
-  RecordingHandler h2;
-  MosquittoTransport t2(o, &h2);
-  ASSERT_TRUE(t2.Start());
-  ASSERT_TRUE(h2.WaitFor([&] {
-    std::set<std::string> all = first;
-    auto second = count_stream(h2.committed_);
-    all.insert(second.begin(), second.end());
-    return all == sent;
-  })) << "lost messages";
-  for (const auto& p : count_stream(h2.Committed())) {
-    EXPECT_EQ(first.count(p), 0u) << p << " was committed and acknowledged, yet redelivered";
+  std::map<std::string, int> acked;  // payload → incarnation that committed it
+  for (int k = 0; k < 6; ++k) {
+    RecordingHandler h;
+    MosquittoTransport t(o, &h);
+    ASSERT_TRUE(t.Start());
+    if (k < 5) {
+      ASSERT_TRUE(h.WaitFor([&] {
+        size_t n = stream(h.committed_).size();
+        return n >= 40 || acked.size() + n >= sent.size();
+      }));
+    } else {
+      publisher.join();
+      ASSERT_TRUE(h.WaitFor([&] {
+        size_t have = acked.size();
+        for (const auto& p : stream(h.committed_)) have += acked.count(p) ? 0 : 1;
+        return have >= sent.size();
+      })) << "lost messages";
+    }
+    t.Stop();
+    for (const auto& p : stream(h.Committed())) {
+      auto [it, fresh] = acked.emplace(p, k);
+      EXPECT_TRUE(fresh) << p << " committed by incarnation " << it->second
+                         << " and acknowledged, yet redelivered to " << k;
+    }
   }
+  EXPECT_EQ(acked.size(), sent.size());
 }
 
 TEST_F(TransportTest, MessagesPublishedWhileTheConsumerIsDownArriveAfterItReconnects) {

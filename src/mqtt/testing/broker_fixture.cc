@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,19 +106,31 @@ Result<void> BrokerProcess::Launch() {
   std::string log_path = dir_ + "/mosquitto.log";
   std::string conf = dir_ + "/mosquitto.conf";
   std::string bin = MosquittoBinary();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   std::vector<char*> argv = {const_cast<char*>(bin.c_str()), const_cast<char*>("-c"),
                              const_cast<char*>(conf.c_str()), nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    return Fail(ErrorCode::kUnavailable, "cannot start " + bin + ": " + strerror(rc));
+  // Open everything before fork(): the child may only call async-signal-safe functions.
+  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return Fail(ErrorCode::kUnavailable, "cannot open " + log_path);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    if (null_fd >= 0) ::close(null_fd);
+    return Fail(ErrorCode::kUnavailable, std::string("fork: ") + strerror(errno));
   }
+  if (pid == 0) {
+    // The broker must not outlive a crashed or killed test process.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::execve(bin.c_str(), argv.data(), environ);
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  if (null_fd >= 0) ::close(null_fd);
   pid_ = pid;
   auto deadline = Clock::now() + kStartDeadline;
   for (;;) {

@@ -8,7 +8,9 @@
 //
 // The broker binary is $LINLI_MOSQUITTO or /usr/sbin/mosquitto; its output goes to
 // DIR/mosquitto.log. Readiness is detected by polling a TCP connect with a deadline (no
-// sleeps). The process is killed when the handle is destroyed.
+// sleeps). The process is killed when the handle is destroyed, and (PR_SET_PDEATHSIG) when the
+// thread that started it exits — so start brokers from the test's main thread or a fixture,
+// not from a short-lived helper thread.
 // Thread-safety: a handle is used by one test thread.
 #pragma once
 
