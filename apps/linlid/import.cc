@@ -206,9 +206,9 @@ struct Rejection {
 
 int Import(const ImportOptions& options) {
   auto kind = model::KindFromCollection(options.kind);
-  if (!kind || *kind == model::Kind::kDevice || *kind == model::Kind::kUser) {
+  if (!kind || *kind == model::Kind::kUser) {
     std::cerr << "linlid import: --kind: must be one of regions, compounds, buildings, units, rooms, persons, "
-                 "vehicles, organisations\n";
+                 "vehicles, organisations, devices\n";
     return 2;
   }
   if (options.batch_size < 1 || options.batch_size > 10000) {
@@ -402,6 +402,10 @@ int Import(const ImportOptions& options) {
 
   std::cout << (options.dry_run ? "checked " : "imported ") << imported << " " << spec.collection << ", rejected "
             << rejected.size() << "\n";
+  if (*kind == model::Kind::kDevice && imported > 0 && !options.dry_run) {
+    std::cout << "note: imported devices have no broker account yet; issue one per device with\n"
+                 "      POST /api/v1/devices/{id}/credentials. A running linlid loads new devices on restart.\n";
+  }
   const size_t shown = std::min<size_t>(rejected.size(), 20);
   for (size_t i = 0; i < shown; ++i) {
     const auto& r = rejected[i];

@@ -4,6 +4,9 @@
 // derivation, encryption and audit as the REST API). Good rows are imported in transactions
 // of --batch rows; a bad row is rejected alone with the field and reason, written to
 // FILE.rejected.csv and kept as a dead letter, and the import goes on.
+// Devices are imported into the registry only (bulk migration): their broker accounts are
+// issued afterwards with POST /api/v1/devices/{id}/credentials, and a running linlid picks the
+// new devices up when it restarts.
 #pragma once
 
 #include <string>

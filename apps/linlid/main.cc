@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   auto* import = app.add_subcommand("import", "Import registry records from CSV");
   linli::linlid::ImportOptions import_opts;
   import->add_option("--data-dir", import_opts.data_dir, "Data directory")->required();
-  import->add_option("--kind", import_opts.kind, "regions|compounds|buildings|units|rooms|persons|vehicles|organisations")->required();
+  import->add_option("--kind", import_opts.kind, "regions|compounds|buildings|units|rooms|persons|vehicles|organisations|devices")->required();
   import->add_option("file", import_opts.file, "CSV file with a header row (UTF-8)")->required();
   import->add_flag("--dry-run", import_opts.dry_run, "Validate only; write nothing");
   import->add_option("--batch", import_opts.batch_size, "Rows per transaction")->capture_default_str();

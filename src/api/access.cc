@@ -85,49 +85,80 @@ bool MayWrite(Role role, Resource r, Action a) {
 
 std::string_view ResourceName(Resource r) {
   switch (r) {
-    case Resource::kRegion: return "region";
-    case Resource::kCompound: return "compound";
-    case Resource::kBuilding: return "building";
-    case Resource::kUnit: return "unit";
-    case Resource::kRoom: return "room";
-    case Resource::kPerson: return "person";
-    case Resource::kVehicle: return "vehicle";
-    case Resource::kOrganisation: return "organisation";
-    case Resource::kDevice: return "device";
-    case Resource::kUser: return "user";
-    case Resource::kDeviceData: return "device_data";
-    case Resource::kFeed: return "feed";
-    case Resource::kDeadLetters: return "dead_letters";
-    case Resource::kAudit: return "audit";
-    case Resource::kMetrics: return "metrics";
-    case Resource::kApiKeys: return "api_keys";
-    case Resource::kDeviceCredentials: return "device_credentials";
+    case Resource::kRegion:
+      return "region";
+    case Resource::kCompound:
+      return "compound";
+    case Resource::kBuilding:
+      return "building";
+    case Resource::kUnit:
+      return "unit";
+    case Resource::kRoom:
+      return "room";
+    case Resource::kPerson:
+      return "person";
+    case Resource::kVehicle:
+      return "vehicle";
+    case Resource::kOrganisation:
+      return "organisation";
+    case Resource::kDevice:
+      return "device";
+    case Resource::kUser:
+      return "user";
+    case Resource::kDeviceData:
+      return "device_data";
+    case Resource::kFeed:
+      return "feed";
+    case Resource::kDeadLetters:
+      return "dead_letters";
+    case Resource::kAudit:
+      return "audit";
+    case Resource::kMetrics:
+      return "metrics";
+    case Resource::kApiKeys:
+      return "api_keys";
+    case Resource::kDeviceCredentials:
+      return "device_credentials";
   }
   return "unknown";
 }
 
 std::string_view ActionName(Action a) {
   switch (a) {
-    case Action::kRead: return "read";
-    case Action::kCreate: return "create";
-    case Action::kUpdate: return "update";
-    case Action::kDelete: return "delete";
+    case Action::kRead:
+      return "read";
+    case Action::kCreate:
+      return "create";
+    case Action::kUpdate:
+      return "update";
+    case Action::kDelete:
+      return "delete";
   }
   return "unknown";
 }
 
 Resource ResourceOf(model::Kind kind) {
   switch (kind) {
-    case model::Kind::kRegion: return Resource::kRegion;
-    case model::Kind::kCompound: return Resource::kCompound;
-    case model::Kind::kBuilding: return Resource::kBuilding;
-    case model::Kind::kUnit: return Resource::kUnit;
-    case model::Kind::kRoom: return Resource::kRoom;
-    case model::Kind::kPerson: return Resource::kPerson;
-    case model::Kind::kVehicle: return Resource::kVehicle;
-    case model::Kind::kOrganisation: return Resource::kOrganisation;
-    case model::Kind::kDevice: return Resource::kDevice;
-    case model::Kind::kUser: return Resource::kUser;
+    case model::Kind::kRegion:
+      return Resource::kRegion;
+    case model::Kind::kCompound:
+      return Resource::kCompound;
+    case model::Kind::kBuilding:
+      return Resource::kBuilding;
+    case model::Kind::kUnit:
+      return Resource::kUnit;
+    case model::Kind::kRoom:
+      return Resource::kRoom;
+    case model::Kind::kPerson:
+      return Resource::kPerson;
+    case model::Kind::kVehicle:
+      return Resource::kVehicle;
+    case model::Kind::kOrganisation:
+      return Resource::kOrganisation;
+    case model::Kind::kDevice:
+      return Resource::kDevice;
+    case model::Kind::kUser:
+      return Resource::kUser;
   }
   return Resource::kUser;  // unreachable: every Kind is listed above
 }
@@ -142,7 +173,7 @@ PiiView PiiVisibility(Role role, std::string_view field, bool own_household) {
   bool is_phone = field.find("phone") != std::string_view::npos;
   if (is_phone) {
     return OneOf(role, {kAdmin, kPolice, kGridWorker, kOperator}) ? PiiView::kFull
-                                                                   : PiiView::kMasked;
+                                                                  : PiiView::kMasked;
   }
   // id_number and any other personal field: the strictest rule.
   return OneOf(role, {kAdmin, kPolice, kGridWorker}) ? PiiView::kFull : PiiView::kMasked;

@@ -39,8 +39,8 @@ enum class Resource {
   kOrganisation,
   kDevice,
   kUser,
-  kDeviceData,         // telemetry, status history, events, faults, online ratios
-  kFeed,               // the live feed
+  kDeviceData,  // telemetry, status history, events, faults, online ratios
+  kFeed,        // the live feed
   kDeadLetters,
   kAudit,
   kMetrics,
@@ -50,12 +50,23 @@ enum class Resource {
 
 enum class Action { kRead, kCreate, kUpdate, kDelete };
 
-inline constexpr Resource kAllResources[] = {
-    Resource::kRegion,     Resource::kCompound,    Resource::kBuilding, Resource::kUnit,
-    Resource::kRoom,       Resource::kPerson,      Resource::kVehicle,  Resource::kOrganisation,
-    Resource::kDevice,     Resource::kUser,        Resource::kDeviceData, Resource::kFeed,
-    Resource::kDeadLetters, Resource::kAudit,      Resource::kMetrics,  Resource::kApiKeys,
-    Resource::kDeviceCredentials};
+inline constexpr Resource kAllResources[] = {Resource::kRegion,
+                                             Resource::kCompound,
+                                             Resource::kBuilding,
+                                             Resource::kUnit,
+                                             Resource::kRoom,
+                                             Resource::kPerson,
+                                             Resource::kVehicle,
+                                             Resource::kOrganisation,
+                                             Resource::kDevice,
+                                             Resource::kUser,
+                                             Resource::kDeviceData,
+                                             Resource::kFeed,
+                                             Resource::kDeadLetters,
+                                             Resource::kAudit,
+                                             Resource::kMetrics,
+                                             Resource::kApiKeys,
+                                             Resource::kDeviceCredentials};
 inline constexpr Action kAllActions[] = {Action::kRead, Action::kCreate, Action::kUpdate,
                                          Action::kDelete};
 

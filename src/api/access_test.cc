@@ -59,8 +59,10 @@ TEST(AccessTest, MatrixCoversEveryResource) {
 TEST(AccessTest, EveryRoleResourceAction) {
   int checked = 0;
   for (const auto& row : Matrix()) {
-    const std::map<Action, const Roles*> by_action = {
-        {Action::kRead, &row.read}, {Action::kCreate, &row.create}, {Action::kUpdate, &row.update}, {Action::kDelete, &row.del}};
+    const std::map<Action, const Roles*> by_action = {{Action::kRead, &row.read},
+                                                      {Action::kCreate, &row.create},
+                                                      {Action::kUpdate, &row.update},
+                                                      {Action::kDelete, &row.del}};
     for (Role role : kAllRoles) {
       for (Action action : kAllActions) {
         bool expected = by_action.at(action)->count(role) > 0;
@@ -70,7 +72,8 @@ TEST(AccessTest, EveryRoleResourceAction) {
       }
     }
   }
-  EXPECT_EQ(checked, static_cast<int>(std::size(kAllResources) * std::size(kAllRoles) * std::size(kAllActions)));
+  EXPECT_EQ(checked, static_cast<int>(std::size(kAllResources) * std::size(kAllRoles) *
+                                      std::size(kAllActions)));
 }
 
 TEST(AccessTest, EveryKindMapsToItsResource) {
@@ -83,11 +86,15 @@ TEST(AccessTest, PiiVisibilityPerRole) {
   const Roles id_full = {A, P, G};
   const Roles phone_full = {A, P, G, O};
   for (Role role : kAllRoles) {
-    EXPECT_EQ(PiiVisibility(role, "id_number") == PiiView::kFull, id_full.count(role) > 0) << RoleName(role);
-    EXPECT_EQ(PiiVisibility(role, "phone") == PiiView::kFull, phone_full.count(role) > 0) << RoleName(role);
-    EXPECT_EQ(PiiVisibility(role, "contact_phone") == PiiView::kFull, phone_full.count(role) > 0) << RoleName(role);
+    EXPECT_EQ(PiiVisibility(role, "id_number") == PiiView::kFull, id_full.count(role) > 0)
+        << RoleName(role);
+    EXPECT_EQ(PiiVisibility(role, "phone") == PiiView::kFull, phone_full.count(role) > 0)
+        << RoleName(role);
+    EXPECT_EQ(PiiVisibility(role, "contact_phone") == PiiView::kFull, phone_full.count(role) > 0)
+        << RoleName(role);
     // Unknown personal fields follow the strictest rule.
-    EXPECT_EQ(PiiVisibility(role, "face_template") == PiiView::kFull, id_full.count(role) > 0) << RoleName(role);
+    EXPECT_EQ(PiiVisibility(role, "face_template") == PiiView::kFull, id_full.count(role) > 0)
+        << RoleName(role);
     EXPECT_EQ(PiiVisibility(role, "id_number", /*own_household=*/true), PiiView::kFull);
   }
 }

@@ -26,29 +26,30 @@
 #include "common/metrics.h"
 #include "store/store.h"
 
-#define API_ASSERT_OK(expr)                                                    \
-  do {                                                                         \
-    auto&& api_ok_ = (expr);                                                   \
-    ASSERT_TRUE(api_ok_.has_value()) << api_ok_.error().ToString();            \
+#define API_ASSERT_OK(expr)                                         \
+  do {                                                              \
+    auto&& api_ok_ = (expr);                                        \
+    ASSERT_TRUE(api_ok_.has_value()) << api_ok_.error().ToString(); \
   } while (0)
 
 #define API_ASSERT_OK_AND_ASSIGN(lhs, expr) \
   API_ASSERT_OK_AND_ASSIGN_IMPL_(LINLI_CONCAT_(api_res_, __LINE__), lhs, expr)
-#define API_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)        \
-  auto tmp = (expr);                                          \
-  ASSERT_TRUE(tmp.has_value()) << tmp.error().ToString();     \
+#define API_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)    \
+  auto tmp = (expr);                                      \
+  ASSERT_TRUE(tmp.has_value()) << tmp.error().ToString(); \
   lhs = std::move(*tmp)
 
 // Asserts that `expr` failed with `code` and, unless `field` is "-", that field.
-#define API_ASSERT_ERROR(expr, error_code, error_field)                                          \
-  do {                                                                                           \
-    auto&& api_err_ = (expr);                                                                    \
-    ASSERT_FALSE(api_err_.has_value()) << "expected " << ::linli::ErrorCodeName(error_code);     \
+#define API_ASSERT_ERROR(expr, error_code, error_field)                                            \
+  do {                                                                                             \
+    auto&& api_err_ = (expr);                                                                      \
+    ASSERT_FALSE(api_err_.has_value()) << "expected " << ::linli::ErrorCodeName(error_code);       \
     EXPECT_EQ(::linli::ErrorCodeName(api_err_.error().code()), ::linli::ErrorCodeName(error_code)) \
-        << api_err_.error().ToString();                                                          \
-    if (std::string(error_field) != "-") {                                                       \
-      EXPECT_EQ(api_err_.error().field(), std::string(error_field)) << api_err_.error().ToString(); \
-    }                                                                                            \
+        << api_err_.error().ToString();                                                            \
+    if (std::string(error_field) != "-") {                                                         \
+      EXPECT_EQ(api_err_.error().field(), std::string(error_field))                                \
+          << api_err_.error().ToString();                                                          \
+    }                                                                                              \
   } while (0)
 
 namespace linli::api::testing {
@@ -57,7 +58,8 @@ class TempDir {
  public:
   TempDir() {
     const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/linli-api-XXXXXX";
+    std::string tmpl =
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/linli-api-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
     path_ = tmpl;
   }
@@ -187,18 +189,26 @@ class RegistryFixture : public ::testing::Test {
 
   void Seed() {
     MustCreate(model::Kind::kRegion, {{"id", "d1"}, {"name", "District"}, {"level", "district"}});
-    MustCreate(model::Kind::kRegion, {{"id", "s1"}, {"name", "Street"}, {"level", "street"}, {"parent_id", "d1"}});
-    MustCreate(model::Kind::kRegion, {{"id", "c1"}, {"name", "Comm 1"}, {"level", "community"}, {"parent_id", "s1"}});
-    MustCreate(model::Kind::kRegion, {{"id", "c2"}, {"name", "Comm 2"}, {"level", "community"}, {"parent_id", "s1"}});
-    MustCreate(model::Kind::kCompound, {{"id", "A"}, {"name", "Compound A"}, {"community_id", "c1"}});
-    MustCreate(model::Kind::kCompound, {{"id", "B"}, {"name", "Compound B"}, {"community_id", "c2"}});
+    MustCreate(model::Kind::kRegion,
+               {{"id", "s1"}, {"name", "Street"}, {"level", "street"}, {"parent_id", "d1"}});
+    MustCreate(model::Kind::kRegion,
+               {{"id", "c1"}, {"name", "Comm 1"}, {"level", "community"}, {"parent_id", "s1"}});
+    MustCreate(model::Kind::kRegion,
+               {{"id", "c2"}, {"name", "Comm 2"}, {"level", "community"}, {"parent_id", "s1"}});
+    MustCreate(model::Kind::kCompound,
+               {{"id", "A"}, {"name", "Compound A"}, {"community_id", "c1"}});
+    MustCreate(model::Kind::kCompound,
+               {{"id", "B"}, {"name", "Compound B"}, {"community_id", "c2"}});
     MustCreate(model::Kind::kBuilding, {{"id", "A-b1"}, {"compound_id", "A"}, {"name", "1"}});
     MustCreate(model::Kind::kBuilding, {{"id", "B-b1"}, {"compound_id", "B"}, {"name", "1"}});
     MustCreate(model::Kind::kUnit, {{"id", "A-u1"}, {"building_id", "A-b1"}, {"name", "1"}});
     MustCreate(model::Kind::kUnit, {{"id", "B-u1"}, {"building_id", "B-b1"}, {"name", "1"}});
-    MustCreate(model::Kind::kRoom, {{"id", "A-r1"}, {"unit_id", "A-u1"}, {"floor", 1}, {"number", "101"}});
-    MustCreate(model::Kind::kRoom, {{"id", "A-r2"}, {"unit_id", "A-u1"}, {"floor", 1}, {"number", "102"}});
-    MustCreate(model::Kind::kRoom, {{"id", "B-r1"}, {"unit_id", "B-u1"}, {"floor", 1}, {"number", "101"}});
+    MustCreate(model::Kind::kRoom,
+               {{"id", "A-r1"}, {"unit_id", "A-u1"}, {"floor", 1}, {"number", "101"}});
+    MustCreate(model::Kind::kRoom,
+               {{"id", "A-r2"}, {"unit_id", "A-u1"}, {"floor", 1}, {"number", "102"}});
+    MustCreate(model::Kind::kRoom,
+               {{"id", "B-r1"}, {"unit_id", "B-u1"}, {"floor", 1}, {"number", "101"}});
   }
 
   TempDir dir_;

@@ -37,7 +37,8 @@ Authenticator::Authenticator(const ApiDeps& deps, RegistryService* registry, Aut
     : deps_(deps),
       registry_(registry),
       options_(options),
-      limiter_(deps.clock ? *deps.clock : SystemClock(), options.login_max_failures, options.login_window_ms) {
+      limiter_(deps.clock ? *deps.clock : SystemClock(), options.login_max_failures,
+               options.login_window_ms) {
   if (deps_.clock == nullptr) deps_.clock = &SystemClock();
 }
 
@@ -49,8 +50,8 @@ const std::string& Authenticator::DummyHash() {
   return dummy_hash_;
 }
 
-void Authenticator::Audit(const std::string& actor, const std::string& action, const std::string& user_id,
-                          const std::string& remote, Json detail) {
+void Authenticator::Audit(const std::string& actor, const std::string& action,
+                          const std::string& user_id, const std::string& remote, Json detail) {
   model::AuditEntry e;
   e.ts_ms = deps_.clock->NowMs();
   e.actor = actor;
@@ -63,6 +64,18 @@ void Authenticator::Audit(const std::string& actor, const std::string& action, c
   if (!r) log::Warn("audit write failed", {{"action", action}, {"error", r.error().ToString()}});
 }
 
+bool Authenticator::ShouldAuditBlocked(const std::string& key) {
+  constexpr int64_t kInterval = 60'000;
+  constexpr size_t kMaxKeys = 10'000;
+  const int64_t now = deps_.clock->NowMs();
+  std::lock_guard lock(blocked_mu_);
+  if (blocked_audited_.size() >= kMaxKeys) blocked_audited_.clear();
+  auto [it, inserted] = blocked_audited_.emplace(key, now);
+  if (!inserted && now - it->second < kInterval) return false;
+  it->second = now;
+  return true;
+}
+
 void Authenticator::MaybePurgeExpired(int64_t now) {
   int64_t last = last_purge_ms_.load();
   if (now - last < kPurgeIntervalMs || !last_purge_ms_.compare_exchange_strong(last, now)) return;
@@ -70,15 +83,19 @@ void Authenticator::MaybePurgeExpired(int64_t now) {
   if (!r) log::Warn("expired token purge failed", {{"error", r.error().ToString()}});
 }
 
-Result<Json> Authenticator::Login(std::string_view username, std::string_view password, const std::string& remote,
-                                  int64_t* retry_after_ms) {
+Result<Json> Authenticator::Login(std::string_view username, std::string_view password,
+                                  const std::string& remote, int64_t* retry_after_ms) {
   const std::string user_key = "user:" + std::string(username.substr(0, 128));
   const std::string ip_key = "ip:" + remote;
   const std::string actor = SafeActor(username);
   int64_t blocked = std::max(limiter_.BlockedForMs(user_key), limiter_.BlockedForMs(ip_key));
   if (blocked > 0) {
     if (retry_after_ms != nullptr) *retry_after_ms = blocked;
-    Audit(actor, "login_blocked", "", remote, Json{{"retry_after_ms", blocked}});
+    // Refused attempts cost the attacker nothing, so they are audited at most once a minute
+    // per username/address pair to keep the audit log from being flooded.
+    if (ShouldAuditBlocked(user_key + "|" + ip_key)) {
+      Audit(actor, "login_blocked", "", remote, Json{{"retry_after_ms", blocked}});
+    }
     return Fail(ErrorCode::kResourceExhausted, "too many failed logins; try again later");
   }
 
@@ -93,7 +110,8 @@ Result<Json> Authenticator::Login(std::string_view username, std::string_view pa
   }
   std::string hash = user ? Str(user->fields, "password") : std::string();
   // Unknown users and users without a password cost one verification too.
-  bool ok = VerifyPassword(hash.empty() ? DummyHash() : hash, password.substr(0, 1024)) && !hash.empty();
+  bool ok =
+      VerifyPassword(hash.empty() ? DummyHash() : hash, password.substr(0, 1024)) && !hash.empty();
   if (ok && user && Disabled(user->fields)) ok = false;
   if (!ok) {
     limiter_.RecordFailure(user_key);
@@ -121,11 +139,13 @@ Result<Json> Authenticator::Login(std::string_view username, std::string_view pa
 
 Result<Principal> Authenticator::Authenticate(std::string_view bearer, const std::string& remote) {
   if (bearer.empty()) return Fail(ErrorCode::kUnauthenticated, "a bearer token is required");
-  if (bearer.size() > kMaxSecretBytes) return Fail(ErrorCode::kUnauthenticated, "invalid or expired token");
+  if (bearer.size() > kMaxSecretBytes)
+    return Fail(ErrorCode::kUnauthenticated, "invalid or expired token");
   const std::string hash = Sha256Hex(bearer);
   auto t = deps_.store->GetToken(hash);
   if (!t) {
-    if (t.error().code() == ErrorCode::kNotFound) return Fail(ErrorCode::kUnauthenticated, "invalid or expired token");
+    if (t.error().code() == ErrorCode::kNotFound)
+      return Fail(ErrorCode::kUnauthenticated, "invalid or expired token");
     return std::unexpected(t.error());
   }
   const int64_t now = deps_.clock->NowMs();
@@ -136,7 +156,8 @@ Result<Principal> Authenticator::Authenticate(std::string_view bearer, const std
   }
   auto user = deps_.store->GetRecord(model::Kind::kUser, t->user_id);
   if (!user) {
-    if (user.error().code() == ErrorCode::kNotFound) return Fail(ErrorCode::kUnauthenticated, "invalid or expired token");
+    if (user.error().code() == ErrorCode::kNotFound)
+      return Fail(ErrorCode::kUnauthenticated, "invalid or expired token");
     return std::unexpected(user.error());
   }
   if (Disabled(user->fields)) {
@@ -152,7 +173,8 @@ Result<Principal> Authenticator::Authenticate(std::string_view bearer, const std
 
 Result<void> Authenticator::Logout(const Principal& p) {
   if (p.token_kind != "session") {
-    return Fail(ErrorCode::kFailedPrecondition, "only sessions can log out; API keys are revoked by deleting the user");
+    return Fail(ErrorCode::kFailedPrecondition,
+                "only sessions can log out; API keys are revoked by deleting the user");
   }
   LINLI_RETURN_IF_ERROR(deps_.store->DeleteToken(p.token_hash));
   Audit(p.Actor(), "logout", p.user_id, p.remote, Json::object());
@@ -174,16 +196,19 @@ Result<Json> Authenticator::Me(const Principal& p) {
               {"auth", p.token_kind}};
 }
 
-Result<Json> Authenticator::CreateApiKey(const Principal& p, const std::string& user_id, const Json& body) {
+Result<Json> Authenticator::CreateApiKey(const Principal& p, const std::string& user_id,
+                                         const Json& body) {
   if (!Allowed(p.role, Resource::kApiKeys, Action::kCreate)) {
-    return Fail(ErrorCode::kPermissionDenied, "role " + std::string(RoleName(p.role)) + " may not create API keys");
+    return Fail(ErrorCode::kPermissionDenied,
+                "role " + std::string(RoleName(p.role)) + " may not create API keys");
   }
   LINLI_ASSIGN_OR_RETURN(auto user, registry_->Visible(p, model::Kind::kUser, user_id));
   std::string label;
   if (!body.is_null()) {
     if (!body.is_object()) return InvalidArgument("", "body must be a JSON object");
     for (auto it = body.begin(); it != body.end(); ++it) {
-      if (it.key() != "label") return InvalidArgument(it.key(), "is not a field of an API key request");
+      if (it.key() != "label")
+        return InvalidArgument(it.key(), "is not a field of an API key request");
     }
     LINLI_ASSIGN_OR_RETURN(auto l, OptionalString(body, "label"));
     label = l.value_or("");

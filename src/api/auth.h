@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "api/deps.h"
 #include "api/principal.h"
@@ -43,8 +44,8 @@ class Authenticator {
   // Verifies the credentials and issues a session: {"token","expires_ms","user"}.
   // Unauthenticated for a wrong username/password or a disabled user (one message for all);
   // ResourceExhausted when rate limited, with *retry_after_ms set.
-  Result<Json> Login(std::string_view username, std::string_view password, const std::string& remote,
-                     int64_t* retry_after_ms);
+  Result<Json> Login(std::string_view username, std::string_view password,
+                     const std::string& remote, int64_t* retry_after_ms);
 
   // Resolves a bearer secret (session token or API key) to a Principal. Unauthenticated if
   // missing, unknown, expired, or the user is gone or disabled.
@@ -67,6 +68,7 @@ class Authenticator {
   void Audit(const std::string& actor, const std::string& action, const std::string& user_id,
              const std::string& remote, Json detail);
   void MaybePurgeExpired(int64_t now);
+  bool ShouldAuditBlocked(const std::string& key);
 
   ApiDeps deps_;
   RegistryService* registry_;
@@ -75,6 +77,8 @@ class Authenticator {
   std::once_flag dummy_once_;
   std::string dummy_hash_;
   std::atomic<int64_t> last_purge_ms_{0};
+  std::mutex blocked_mu_;
+  std::unordered_map<std::string, int64_t> blocked_audited_;  // key → last audit (ms)
 };
 
 }  // namespace linli::api

@@ -25,11 +25,12 @@ bool IsJsonContentType(std::string_view ct) {
 }
 
 ApiResponse SimpleError(int status, std::string code, std::string message) {
-  return ApiResponse::FromJson(status, Json{{"error", {{"code", std::move(code)}, {"message", std::move(message)}}}});
+  return ApiResponse::FromJson(
+      status, Json{{"error", {{"code", std::move(code)}, {"message", std::move(message)}}}});
 }
 
-void AuditDenied(ApiContext& ctx, const Principal& p, const ApiRequest& req, const std::string& route,
-                 const std::string& message) {
+void AuditDenied(ApiContext& ctx, const Principal& p, const ApiRequest& req,
+                 const std::string& route, const std::string& message) {
   model::AuditEntry e;
   e.ts_ms = ctx.deps.clock->NowMs();
   e.actor = p.Actor();
@@ -80,16 +81,18 @@ std::string BearerToken(std::string_view authorization) {
   return std::string(t);
 }
 
-void RecordRequest(ApiContext& ctx, const ApiRequest& req, const std::string& route, int status, double seconds,
-                   const std::string& user) {
+void RecordRequest(ApiContext& ctx, const ApiRequest& req, const std::string& route, int status,
+                   double seconds, const std::string& user) {
   const std::string code = std::to_string(status);
-  ctx.metrics->GetCounter("linli_http_requests_total", "HTTP requests by route template and status",
-                          {{"route", route}, {"code", code}})
+  ctx.metrics
+      ->GetCounter("linli_http_requests_total", "HTTP requests by route template and status",
+                   {{"route", route}, {"code", code}})
       .Inc();
   static const std::vector<double> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                               0.25,  0.5,    1,     2.5,  5,     10};
-  ctx.metrics->GetHistogram("linli_http_request_duration_seconds", "HTTP request handling time", kBounds,
-                            {{"route", route}})
+  ctx.metrics
+      ->GetHistogram("linli_http_request_duration_seconds", "HTTP request handling time", kBounds,
+                     {{"route", route}})
       .Observe(seconds);
   // Never the query string (it may carry ?token=) and never bodies.
   log::Info("http", {{"method", req.method.substr(0, 16)},
@@ -106,7 +109,8 @@ Result<Principal> AuthenticateFeed(ApiContext& ctx, const ApiRequest& req) {
   if (token.empty()) token = req.Query("token").value_or("");
   LINLI_ASSIGN_OR_RETURN(Principal p, ctx.auth->Authenticate(token, req.remote));
   if (!Allowed(p.role, Resource::kFeed, Action::kRead)) {
-    std::string msg = "role " + std::string(RoleName(p.role)) + " may not subscribe to the live feed";
+    std::string msg =
+        "role " + std::string(RoleName(p.role)) + " may not subscribe to the live feed";
     AuditDenied(ctx, p, req, "/api/v1/feed", msg);
     return Fail(ErrorCode::kPermissionDenied, msg);
   }
@@ -125,7 +129,8 @@ ApiResponse Dispatch(ApiContext& ctx, const Router& router, const ApiRequest& re
         std::sort(m.allowed_methods.begin(), m.allowed_methods.end());
         std::string allow;
         for (const auto& a : m.allowed_methods) allow += (allow.empty() ? "" : ", ") + a;
-        resp = SimpleError(405, "method_not_allowed", "method " + req.method.substr(0, 16) + " is not allowed here");
+        resp = SimpleError(405, "method_not_allowed",
+                           "method " + req.method.substr(0, 16) + " is not allowed here");
         resp.headers.emplace_back("Allow", allow);
       } else {
         resp = SimpleError(404, "not_found", "no such route");
@@ -140,7 +145,8 @@ ApiResponse Dispatch(ApiContext& ctx, const Router& router, const ApiRequest& re
         auto p = ctx.auth->Authenticate(BearerToken(req.authorization), req.remote);
         if (!p) {
           early = ApiResponse::FromError(p.error());
-          if (p.error().code() == ErrorCode::kUnauthenticated) early->headers.emplace_back("WWW-Authenticate", "Bearer");
+          if (p.error().code() == ErrorCode::kUnauthenticated)
+            early->headers.emplace_back("WWW-Authenticate", "Bearer");
         } else {
           rc.principal = std::move(*p);
           user = rc.principal.username;
@@ -148,7 +154,9 @@ ApiResponse Dispatch(ApiContext& ctx, const Router& router, const ApiRequest& re
       }
       if (!early && !doc.request_schema.empty()) {
         if (req.body.empty()) {
-          if (!doc.body_optional) early = ApiResponse::FromError(Error(ErrorCode::kInvalidArgument, "a JSON body is required"));
+          if (!doc.body_optional)
+            early = ApiResponse::FromError(
+                Error(ErrorCode::kInvalidArgument, "a JSON body is required"));
         } else if (!IsJsonContentType(req.content_type)) {
           early = SimpleError(415, "unsupported_media_type", "the body must be application/json");
         } else {
@@ -173,9 +181,11 @@ ApiResponse Dispatch(ApiContext& ctx, const Router& router, const ApiRequest& re
           }
           resp = ApiResponse::FromError(e);
           if (e.code() == ErrorCode::kResourceExhausted && rc.retry_after_ms > 0) {
-            resp.headers.emplace_back("Retry-After", std::to_string((rc.retry_after_ms + 999) / 1000));
+            resp.headers.emplace_back("Retry-After",
+                                      std::to_string((rc.retry_after_ms + 999) / 1000));
           }
-          if (e.code() == ErrorCode::kPermissionDenied) AuditDenied(ctx, rc.principal, req, route, e.message());
+          if (e.code() == ErrorCode::kPermissionDenied)
+            AuditDenied(ctx, rc.principal, req, route, e.message());
         }
       }
     }
@@ -186,8 +196,7 @@ ApiResponse Dispatch(ApiContext& ctx, const Router& router, const ApiRequest& re
     log::Error("handler threw", {{"route", route}});
     resp = ApiResponse::FromError(Error(ErrorCode::kInternal, "unknown exception"));
   }
-  const double seconds =
-      std::chrono::duration<double>(ctx.deps.clock->Monotonic() - start).count();
+  const double seconds = std::chrono::duration<double>(ctx.deps.clock->Monotonic() - start).count();
   RecordRequest(ctx, req, route, resp.status, seconds, user);
   return resp;
 }
@@ -201,8 +210,9 @@ Result<bool> EnsureAdminUser(const ApiDeps& deps, const std::string& password) {
   LINLI_ASSIGN_OR_RETURN(auto existing, deps.store->ListRecords(q));
   if (existing.total > 0 || !existing.items.empty()) return false;
   RegistryService registry(deps);
-  LINLI_RETURN_IF_ERROR(registry.Create(Principal::System("system"), model::Kind::kUser,
-                                        Json{{"username", "admin"}, {"role", "admin"}, {"password", password}}));
+  LINLI_RETURN_IF_ERROR(
+      registry.Create(Principal::System("system"), model::Kind::kUser,
+                      Json{{"username", "admin"}, {"role", "admin"}, {"password", password}}));
   return true;
 }
 

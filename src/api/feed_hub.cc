@@ -60,9 +60,11 @@ bool FeedSubscriber::closed() const {
   return closed_;
 }
 
-FeedHub::FeedHub(metrics::Registry* metrics, size_t queue_capacity) : queue_capacity_(queue_capacity) {
+FeedHub::FeedHub(metrics::Registry* metrics, size_t queue_capacity)
+    : queue_capacity_(queue_capacity) {
   if (metrics != nullptr) {
-    subscribers_gauge_ = &metrics->GetGauge("linli_feed_subscribers", "Live feed subscribers connected");
+    subscribers_gauge_ =
+        &metrics->GetGauge("linli_feed_subscribers", "Live feed subscribers connected");
     dropped_ = &metrics->GetCounter("linli_feed_dropped_total",
                                     "Live feed messages dropped because a subscriber was too slow");
     published_ = &metrics->GetCounter("linli_feed_items_total", "Items published to the live feed");
@@ -91,8 +93,10 @@ void FeedHub::Publish(const model::FeedItem& item) {
   }
 }
 
-Result<std::shared_ptr<FeedSubscriber>> FeedHub::Subscribe(const Principal& p, std::function<void()> wake) {
-  auto s = std::make_shared<FeedSubscriber>(p.all_compounds, p.compounds, queue_capacity_, std::move(wake));
+Result<std::shared_ptr<FeedSubscriber>> FeedHub::Subscribe(const Principal& p,
+                                                           std::function<void()> wake) {
+  auto s = std::make_shared<FeedSubscriber>(p.all_compounds, p.compounds, queue_capacity_,
+                                            std::move(wake));
   std::lock_guard lock(mu_);
   if (closed_) return Fail(ErrorCode::kUnavailable, "the server is shutting down");
   subscribers_.push_back(s);
@@ -122,7 +126,8 @@ size_t FeedHub::subscriber_count() const {
 }
 
 void FeedHub::UpdateGaugeLocked() {
-  if (subscribers_gauge_ != nullptr) subscribers_gauge_->Set(static_cast<double>(subscribers_.size()));
+  if (subscribers_gauge_ != nullptr)
+    subscribers_gauge_->Set(static_cast<double>(subscribers_.size()));
 }
 
 }  // namespace linli::api

@@ -7,11 +7,14 @@ namespace {
 
 TEST(HttpErrorsTest, EveryCodeMapsToItsStatus) {
   const std::pair<ErrorCode, int> cases[] = {
-      {ErrorCode::kInvalidArgument, 400}, {ErrorCode::kUnauthenticated, 401},   {ErrorCode::kPermissionDenied, 403},
-      {ErrorCode::kNotFound, 404},        {ErrorCode::kConflict, 409},          {ErrorCode::kFailedPrecondition, 409},
-      {ErrorCode::kResourceExhausted, 429}, {ErrorCode::kUnavailable, 503},     {ErrorCode::kInternal, 500},
+      {ErrorCode::kInvalidArgument, 400},   {ErrorCode::kUnauthenticated, 401},
+      {ErrorCode::kPermissionDenied, 403},  {ErrorCode::kNotFound, 404},
+      {ErrorCode::kConflict, 409},          {ErrorCode::kFailedPrecondition, 409},
+      {ErrorCode::kResourceExhausted, 429}, {ErrorCode::kUnavailable, 503},
+      {ErrorCode::kInternal, 500},
   };
-  for (const auto& [code, status] : cases) EXPECT_EQ(HttpStatusFor(code), status) << ErrorCodeName(code);
+  for (const auto& [code, status] : cases)
+    EXPECT_EQ(HttpStatusFor(code), status) << ErrorCodeName(code);
 }
 
 TEST(HttpErrorsTest, BodyCarriesCodeMessageAndField) {
@@ -24,7 +27,8 @@ TEST(HttpErrorsTest, BodyCarriesCodeMessageAndField) {
 }
 
 TEST(HttpErrorsTest, InternalDetailsStayInside) {
-  Json b = ErrorBody(Error(ErrorCode::kInternal, "sqlite: disk image is malformed at /var/lib/linli"));
+  Json b =
+      ErrorBody(Error(ErrorCode::kInternal, "sqlite: disk image is malformed at /var/lib/linli"));
   EXPECT_EQ(b["error"]["code"], "internal");
   EXPECT_EQ(b["error"]["message"], "internal error");
 }

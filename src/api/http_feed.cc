@@ -83,14 +83,15 @@ class WebSocketFeed : public std::enable_shared_from_this<WebSocketFeed>, public
     }
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(net::buffer(*pending_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) {
-        self->done_ = true;
-        return;
-      }
-      self->pending_.pop_front();
-      self->WriteNext();
-    });
+    ws_.async_write(net::buffer(*pending_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (ec) {
+                        self->done_ = true;
+                        return;
+                      }
+                      self->pending_.pop_front();
+                      self->WriteNext();
+                    });
   }
 
   void StartClose() {
@@ -152,14 +153,15 @@ class EventStreamFeed : public std::enable_shared_from_this<EventStreamFeed>, pu
     sr_.emplace(*res_);
     writing_ = true;
     ArmWatchdog();
-    http::async_write_header(stream_, *sr_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->watchdog_.cancel();
-      self->writing_ = false;
-      if (ec) return self->Finish();
-      self->DoRead();
-      self->SchedulePing();
-      self->OnWake();
-    });
+    http::async_write_header(stream_, *sr_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->watchdog_.cancel();
+                               self->writing_ = false;
+                               if (ec) return self->Finish();
+                               self->DoRead();
+                               self->SchedulePing();
+                               self->OnWake();
+                             });
   }
 
   void Shutdown() override {
@@ -171,17 +173,19 @@ class EventStreamFeed : public std::enable_shared_from_this<EventStreamFeed>, pu
  private:
   // Detects the client going away (SSE clients never send after the request).
   void DoRead() {
-    stream_.async_read_some(net::buffer(rbuf_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Finish();
-      self->DoRead();
-    });
+    stream_.async_read_some(net::buffer(rbuf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Finish();
+                              self->DoRead();
+                            });
   }
 
   void SchedulePing() {
     ping_.expires_after(kSsePingInterval);
     ping_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->done_) return;
-      if (!self->writing_ && !self->closing_) self->WriteChunk(std::make_shared<std::string>(": ping\n\n"));
+      if (!self->writing_ && !self->closing_)
+        self->WriteChunk(std::make_shared<std::string>(": ping\n\n"));
       self->SchedulePing();
     });
   }
@@ -228,10 +232,11 @@ class EventStreamFeed : public std::enable_shared_from_this<EventStreamFeed>, pu
     closing_ = true;
     writing_ = true;
     ArmWatchdog();
-    net::async_write(stream_, http::make_chunk_last(), [self = shared_from_this()](beast::error_code, size_t) {
-      self->writing_ = false;
-      self->Finish();
-    });
+    net::async_write(stream_, http::make_chunk_last(),
+                     [self = shared_from_this()](beast::error_code, size_t) {
+                       self->writing_ = false;
+                       self->Finish();
+                     });
   }
 
   void Finish() {
@@ -264,7 +269,8 @@ class EventStreamFeed : public std::enable_shared_from_this<EventStreamFeed>, pu
 
 void StartWebSocketFeed(ServerState& st, beast::tcp_stream&& stream, Principal principal,
                         http::request<http::string_body> req, const ApiRequest& api_req) {
-  std::make_shared<WebSocketFeed>(st, std::move(stream), std::move(principal))->Run(std::move(req), api_req);
+  std::make_shared<WebSocketFeed>(st, std::move(stream), std::move(principal))
+      ->Run(std::move(req), api_req);
 }
 
 void StartEventStreamFeed(ServerState& st, beast::tcp_stream&& stream, Principal principal,

@@ -85,7 +85,8 @@ using StringResponse = http::response<http::string_body>;
 std::shared_ptr<StringResponse> ToBeast(const ApiResponse& r, unsigned version, bool keep_alive);
 
 // Builds the transport-independent request; InvalidArgument for an unusable target.
-Result<ApiRequest> ToApiRequest(const http::request<http::string_body>& req, const std::string& remote);
+Result<ApiRequest> ToApiRequest(const http::request<http::string_body>& req,
+                                const std::string& remote);
 
 // Takes over a connection whose request asked for the live feed and was authenticated.
 void StartWebSocketFeed(ServerState& st, beast::tcp_stream&& stream, Principal principal,

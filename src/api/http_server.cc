@@ -61,12 +61,14 @@ std::shared_ptr<StringResponse> ToBeast(const ApiResponse& r, unsigned version, 
   return res;
 }
 
-Result<ApiRequest> ToApiRequest(const http::request<http::string_body>& req, const std::string& remote) {
+Result<ApiRequest> ToApiRequest(const http::request<http::string_body>& req,
+                                const std::string& remote) {
   ApiRequest ar;
   ar.method = std::string(req.method_string());
   ar.remote = remote;
   std::string_view target(req.target().data(), req.target().size());
-  if (target.empty() || target[0] != '/') return InvalidArgument("target", "request target must be an absolute path");
+  if (target.empty() || target[0] != '/')
+    return InvalidArgument("target", "request target must be an absolute path");
   size_t q = target.find('?');
   ar.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) {
@@ -100,7 +102,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     auto ep = stream_.socket().remote_endpoint(ec);
     remote_ = ec ? std::string("unknown") : ep.address().to_string();
     if (!token_.Acquire(st_.tracker, weak_from_this())) return;  // shutting down: drop
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
   }
 
   void Shutdown() override {
@@ -127,28 +130,34 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     if (ec) return OnReadError(ec);
     auto& req = parser_->get();
     if (beast::iequals(req[http::field::expect], "100-continue")) {
-      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
-      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code wec, size_t) {
-        if (wec) return self->CloseSocket();
-        self->ReadBody();
-      });
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     req.version());
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                          if (wec) return self->CloseSocket();
+                          self->ReadBody();
+                        });
       return;
     }
     ReadBody();
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
   void OnReadError(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      return Reject(413, "payload_too_large",
-                    "the body exceeds " + std::to_string(st_.ctx.options.max_body_bytes) + " bytes");
+      return Reject(
+          413, "payload_too_large",
+          "the body exceeds " + std::to_string(st_.ctx.options.max_body_bytes) + " bytes");
     }
-    if (ec == http::error::header_limit) return Reject(431, "headers_too_large", "request headers too large");
+    if (ec == http::error::header_limit)
+      return Reject(431, "headers_too_large", "request headers too large");
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset || ec == net::error::bad_descriptor) {
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::bad_descriptor) {
       return CloseSocket();
     }
     if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
@@ -159,7 +168,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
 
   // Answers an unreadable request and closes the connection (the stream position is unknown).
   void Reject(int status, const std::string& code, const std::string& message) {
-    ApiResponse r = ApiResponse::FromJson(status, Json{{"error", {{"code", code}, {"message", message}}}});
+    ApiResponse r =
+        ApiResponse::FromJson(status, Json{{"error", {{"code", code}, {"message", message}}}});
     ApiRequest ar;
     ar.method = "?";
     ar.remote = remote_;
@@ -181,7 +191,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
       return Write(ToBeast(ApiResponse::FromError(ar.error()), version, false), true);
     }
     const bool is_get = req->method() == http::verb::get;
-    if (is_get && ar->path == "/api/v1/feed" && (websocket::is_upgrade(*req) || AcceptsEventStream(ar->accept))) {
+    if (is_get && ar->path == "/api/v1/feed" &&
+        (websocket::is_upgrade(*req) || AcceptsEventStream(ar->accept))) {
       return HandleFeed(std::move(req), std::move(*ar));
     }
     auto self = shared_from_this();
@@ -189,7 +200,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
       net::post(st_.workers, [self, ar = std::move(*ar), version, keep_alive]() {
         ApiResponse resp = Dispatch(self->st_.ctx, self->st_.router, ar);
         auto msg = ToBeast(resp, version, keep_alive);
-        net::post(self->stream_.get_executor(), [self, msg, keep_alive] { self->Write(msg, !keep_alive); });
+        net::post(self->stream_.get_executor(),
+                  [self, msg, keep_alive] { self->Write(msg, !keep_alive); });
       });
       return;
     }
@@ -244,22 +256,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     auto self = shared_from_this();
     net::post(st_.workers, [self, req, ar = std::move(ar)]() mutable {
       auto principal = AuthenticateFeed(self->st_.ctx, ar);
-      net::post(self->stream_.get_executor(), [self, req, ar = std::move(ar), principal = std::move(principal)]() mutable {
+      net::post(self->stream_.get_executor(), [self, req, ar = std::move(ar),
+                                               principal = std::move(principal)]() mutable {
         if (!principal) {
           ApiResponse resp = ApiResponse::FromError(principal.error());
-          if (principal.error().code() == ErrorCode::kUnauthenticated) resp.headers.emplace_back("WWW-Authenticate", "Bearer");
+          if (principal.error().code() == ErrorCode::kUnauthenticated)
+            resp.headers.emplace_back("WWW-Authenticate", "Bearer");
           RecordRequest(self->st_.ctx, ar, "/api/v1/feed", resp.status, 0, "");
           return self->Write(ToBeast(resp, req->version(), false), true);
         }
         if (self->stopping_) {
-          ApiResponse resp = ApiResponse::FromError(Error(ErrorCode::kUnavailable, "the server is shutting down"));
+          ApiResponse resp =
+              ApiResponse::FromError(Error(ErrorCode::kUnavailable, "the server is shutting down"));
           return self->Write(ToBeast(resp, req->version(), false), true);
         }
         self->stream_.expires_never();
         if (websocket::is_upgrade(*req)) {
-          StartWebSocketFeed(self->st_, std::move(self->stream_), std::move(*principal), std::move(*req), ar);
+          StartWebSocketFeed(self->st_, std::move(self->stream_), std::move(*principal),
+                             std::move(*req), ar);
         } else {
-          StartEventStreamFeed(self->st_, std::move(self->stream_), std::move(*principal), *req, ar);
+          StartEventStreamFeed(self->st_, std::move(self->stream_), std::move(*principal), *req,
+                               ar);
         }
         self->handed_off_ = true;
       });
@@ -269,10 +286,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
   template <class Message>
   void Write(std::shared_ptr<Message> msg, bool close) {
     stream_.expires_after(std::chrono::milliseconds(st_.ctx.options.read_timeout_ms));
-    http::async_write(stream_, *msg, [self = shared_from_this(), msg, close](beast::error_code ec, size_t) {
-      if (ec || close || self->stopping_) return self->CloseSocket();
-      self->DoRead();
-    });
+    http::async_write(stream_, *msg,
+                      [self = shared_from_this(), msg, close](beast::error_code ec, size_t) {
+                        if (ec || close || self->stopping_) return self->CloseSocket();
+                        self->DoRead();
+                      });
   }
 
   void CloseSocket() {
@@ -311,8 +329,10 @@ class ServerImpl final : public Server {
     if (started_) return Fail(ErrorCode::kFailedPrecondition, "server already started");
     const auto& o = ctx_.options;
     if (o.port < 0 || o.port > 65535) return InvalidArgument("port", "must be between 0 and 65535");
-    if (o.threads < 1 || o.threads > 256) return InvalidArgument("threads", "must be between 1 and 256");
-    if (ctx_.deps.store == nullptr) return Fail(ErrorCode::kFailedPrecondition, "ApiDeps.store is required");
+    if (o.threads < 1 || o.threads > 256)
+      return InvalidArgument("threads", "must be between 1 and 256");
+    if (ctx_.deps.store == nullptr)
+      return Fail(ErrorCode::kFailedPrecondition, "ApiDeps.store is required");
     beast::error_code ec;
     auto address = net::ip::make_address(o.host, ec);
     if (ec) {
@@ -329,7 +349,8 @@ class ServerImpl final : public Server {
     if (ec) {
       beast::error_code ignored;
       acceptor_.close(ignored);
-      return Fail(ErrorCode::kUnavailable, "cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + ec.message());
+      return Fail(ErrorCode::kUnavailable, "cannot listen on " + o.host + ":" +
+                                               std::to_string(o.port) + ": " + ec.message());
     }
     const int port = acceptor_.local_endpoint().port();
     workers_ = std::make_unique<net::thread_pool>(static_cast<size_t>(o.threads));
@@ -371,15 +392,17 @@ class ServerImpl final : public Server {
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-        log::Warn("accept failed", {{"error", ec.message()}});
-      } else {
-        std::make_shared<HttpSession>(std::move(socket), *state_)->Start();
-      }
-      DoAccept();
-    });
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec) {
+                               if (ec == net::error::operation_aborted || !acceptor_.is_open())
+                                 return;
+                               log::Warn("accept failed", {{"error", ec.message()}});
+                             } else {
+                               std::make_shared<HttpSession>(std::move(socket), *state_)->Start();
+                             }
+                             DoAccept();
+                           });
   }
 
   // Destruction order matters: the io_context (and with it every session still referenced by

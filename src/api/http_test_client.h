@@ -47,8 +47,8 @@ class HttpClient {
  public:
   explicit HttpClient(int port) : port_(port) {}
 
-  HttpResult Request(const std::string& method, const std::string& target, const std::string& body = "",
-                     const std::string& token = "",
+  HttpResult Request(const std::string& method, const std::string& target,
+                     const std::string& body = "", const std::string& token = "",
                      std::vector<std::pair<std::string, std::string>> headers = {},
                      const std::string& content_type = "application/json") {
     http::request<http::string_body> req;
@@ -62,10 +62,13 @@ class HttpClient {
     req.body() = body;
     req.prepare_payload();
     req.keep_alive(false);
-    return RoundTrip([&](beast::tcp_stream& s, auto done) { http::async_write(s, req, done); }, method == "HEAD");
+    return RoundTrip([&](beast::tcp_stream& s, auto done) { http::async_write(s, req, done); },
+                     method == "HEAD");
   }
 
-  HttpResult Get(const std::string& target, const std::string& token = "") { return Request("GET", target, "", token); }
+  HttpResult Get(const std::string& target, const std::string& token = "") {
+    return Request("GET", target, "", token);
+  }
   HttpResult Post(const std::string& target, const Json& body, const std::string& token = "") {
     return Request("POST", target, body.dump(), token);
   }
@@ -78,7 +81,8 @@ class HttpClient {
 
   // Sends raw bytes and reads one response (for malformed requests).
   HttpResult Raw(const std::string& bytes) {
-    return RoundTrip([&](beast::tcp_stream& s, auto done) { net::async_write(s, net::buffer(bytes), done); });
+    return RoundTrip(
+        [&](beast::tcp_stream& s, auto done) { net::async_write(s, net::buffer(bytes), done); });
   }
 
  private:
@@ -92,22 +96,23 @@ class HttpClient {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
     parser.skip(head);  // a HEAD answer announces a length but has no body
-    stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
-                         [&](beast::error_code ec) {
-                           if (ec) return;
-                           write(stream, [&](beast::error_code wec, size_t) {
-                             if (wec) return;
-                             http::async_read(stream, buffer, parser, [&](beast::error_code rec, size_t) {
-                               if (rec) return;
-                               const auto& res = parser.get();
-                               out.status = res.result_int();
-                               out.body = res.body();
-                               for (const auto& f : res) {
-                                 out.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
-                               }
-                             });
-                           });
-                         });
+    stream.async_connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
+        [&](beast::error_code ec) {
+          if (ec) return;
+          write(stream, [&](beast::error_code wec, size_t) {
+            if (wec) return;
+            http::async_read(stream, buffer, parser, [&](beast::error_code rec, size_t) {
+              if (rec) return;
+              const auto& res = parser.get();
+              out.status = res.result_int();
+              out.body = res.body();
+              for (const auto& f : res) {
+                out.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
+              }
+            });
+          });
+        });
     ioc.run();
     if (!out.body.empty()) {
       try {
@@ -142,7 +147,8 @@ class WsClient {
             result = ec;
             return;
           }
-          ws_.async_handshake(res, "127.0.0.1", target, [&](beast::error_code hec) { result = hec; });
+          ws_.async_handshake(res, "127.0.0.1", target,
+                              [&](beast::error_code hec) { result = hec; });
         });
     ioc_.restart();
     ioc_.run_for(std::chrono::seconds(10));
@@ -190,10 +196,13 @@ class SseClient {
   // Sends the request and reads until the header block is complete; returns the status line.
   std::string Open(const std::string& target, const std::string& token) {
     beast::error_code ec;
-    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)), ec);
+    socket_.connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)), ec);
     if (ec) return "";
-    std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer " +
-                      token + "\r\n\r\n";
+    std::string req =
+        "GET " + target +
+        " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + token +
+        "\r\n\r\n";
     net::write(socket_, net::buffer(req), ec);
     if (ec) return "";
     ReadUntil("\r\n\r\n", std::chrono::seconds(5));

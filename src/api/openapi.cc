@@ -58,7 +58,8 @@ Json FieldSchema(const model::FieldSpec& f) {
   if (f.write_only) notes += "Write-only: never returned. ";
   if (!notes.empty()) {
     std::string d = s.value("description", "");
-    s["description"] = d.empty() ? notes.substr(0, notes.size() - 1) : d + ". " + notes.substr(0, notes.size() - 1);
+    s["description"] = d.empty() ? notes.substr(0, notes.size() - 1)
+                                 : d + ". " + notes.substr(0, notes.size() - 1);
   }
   return s;
 }
@@ -71,12 +72,16 @@ void AddKindSchemas(Json& schemas) {
 
     Json out = Json::object();
     out["id"] = Type("string");
-    if (compound_bound) out["compound_id"] = Json{{"type", "string"}, {"description", "the compound the record belongs to"}};
+    if (compound_bound)
+      out["compound_id"] =
+          Json{{"type", "string"}, {"description", "the compound the record belongs to"}};
     out["created_ms"] = Int64();
     out["updated_ms"] = Int64();
     Json create = Json::object();
-    create["id"] = Json{{"type", "string"}, {"pattern", "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
-                        {"description", "optional client-chosen id; a UUID is generated otherwise"}};
+    create["id"] =
+        Json{{"type", "string"},
+             {"pattern", "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
+             {"description", "optional client-chosen id; a UUID is generated otherwise"}};
     Json patch = Json::object();
     std::vector<std::string> required;
     for (const auto& f : spec.fields) {
@@ -94,8 +99,10 @@ void AddKindSchemas(Json& schemas) {
     if (kind == model::Kind::kDevice) {
       out["presence"] = Ref("Presence");
       out["mqtt"] = Ref("MqttAccount");
-      out["mqtt"] = Json{{"allOf", Json::array({Ref("MqttAccount")})},
-                         {"description", "only in the answer to POST /api/v1/devices, when a broker is configured"}};
+      out["mqtt"] =
+          Json{{"allOf", Json::array({Ref("MqttAccount")})},
+               {"description",
+                "only in the answer to POST /api/v1/devices, when a broker is configured"}};
     }
     schemas[base] = Object(out, {"id", "created_ms", "updated_ms"});
     schemas[base]["additionalProperties"] = false;
@@ -103,49 +110,60 @@ void AddKindSchemas(Json& schemas) {
     schemas[base + "_create"]["additionalProperties"] = false;
     schemas[base + "_patch"] = Object(patch);
     schemas[base + "_patch"]["additionalProperties"] = false;
-    schemas[base + "_list"] = Object(
-        {{"items", ArrayOf(Ref(base))}, {"total", Int64()}, {"limit", Type("integer")}, {"offset", Type("integer")}},
-        {"items", "total", "limit", "offset"});
+    schemas[base + "_list"] = Object({{"items", ArrayOf(Ref(base))},
+                                      {"total", Int64()},
+                                      {"limit", Type("integer")},
+                                      {"offset", Type("integer")}},
+                                     {"items", "total", "limit", "offset"});
   }
 }
 
 void AddFixedSchemas(Json& s) {
-  s["Error"] = Object({{"error", Object({{"code", Json{{"type", "string"},
-                                                      {"enum", {"invalid_argument", "not_found", "permission_denied",
-                                                                "unauthenticated", "conflict", "unavailable",
-                                                                "failed_precondition", "resource_exhausted", "internal",
-                                                                "method_not_allowed", "unsupported_media_type",
-                                                                "payload_too_large", "headers_too_large", "bad_request",
-                                                                "not_acceptable"}}}},
-                                         {"message", Type("string")},
-                                         {"field", Json{{"type", "string"}, {"description", "the input field at fault"}}}},
-                                        {"code", "message"})}},
-                      {"error"});
-  s["Health"] = Object({{"status", Type("string")}, {"version", Type("string")}, {"time_ms", Int64()}},
-                       {"status", "version", "time_ms"});
-  s["LoginRequest"] = Object({{"username", Type("string")}, {"password", Type("string")}}, {"username", "password"});
-  s["LoginResponse"] = Object({{"token", Type("string")}, {"expires_ms", Int64()}, {"user", Ref("Kind_user")}},
-                              {"token", "expires_ms", "user"});
+  s["Error"] = Object(
+      {{"error",
+        Object({{"code", Json{{"type", "string"},
+                              {"enum",
+                               {"invalid_argument", "not_found", "permission_denied",
+                                "unauthenticated", "conflict", "unavailable", "failed_precondition",
+                                "resource_exhausted", "internal", "method_not_allowed",
+                                "unsupported_media_type", "payload_too_large", "headers_too_large",
+                                "bad_request", "not_acceptable"}}}},
+                {"message", Type("string")},
+                {"field", Json{{"type", "string"}, {"description", "the input field at fault"}}}},
+               {"code", "message"})}},
+      {"error"});
+  s["Health"] =
+      Object({{"status", Type("string")}, {"version", Type("string")}, {"time_ms", Int64()}},
+             {"status", "version", "time_ms"});
+  s["LoginRequest"] = Object({{"username", Type("string")}, {"password", Type("string")}},
+                             {"username", "password"});
+  s["LoginResponse"] =
+      Object({{"token", Type("string")}, {"expires_ms", Int64()}, {"user", Ref("Kind_user")}},
+             {"token", "expires_ms", "user"});
   s["Me"] = Object({{"user", Ref("Kind_user")},
                     {"scope", Object({{"all", Type("boolean")},
                                       {"compounds", ArrayOf(Type("string"))},
                                       {"person_id", Type("string")},
                                       {"household_room_id", Type("string")}})},
                     {"auth", Json{{"type", "string"}, {"enum", {"session", "api_key"}}}}});
-  s["FeedItem"] = Object({{"type", Json{{"type", "string"}, {"description", "event, status, fault, ..."}}},
-                          {"compound_id", Type("string")},
-                          {"ts_ms", Int64()},
-                          {"data", Type("object")}},
-                         {"type", "compound_id", "ts_ms", "data"});
-  s["Presence"] = Object({{"status", Json{{"type", "string"}, {"enum", {"unknown", "online", "offline"}}}},
-                          {"status_ms", Int64()},
-                          {"last_seen_ms", Int64()}});
-  s["MqttAccount"] = Object({{"client_id", Type("string")},
-                             {"username", Type("string")},
-                             {"password", Json{{"type", "string"}, {"description", "shown only once"}}},
-                             {"topic_prefix", Type("string")}},
-                            {"client_id", "username", "password", "topic_prefix"});
-  s["DeviceCredentials"] = Object({{"id", Type("string")}, {"mqtt", Ref("MqttAccount")}}, {"id", "mqtt"});
+  s["FeedItem"] =
+      Object({{"type", Json{{"type", "string"}, {"description", "event, status, fault, ..."}}},
+              {"compound_id", Type("string")},
+              {"ts_ms", Int64()},
+              {"data", Type("object")}},
+             {"type", "compound_id", "ts_ms", "data"});
+  s["Presence"] =
+      Object({{"status", Json{{"type", "string"}, {"enum", {"unknown", "online", "offline"}}}},
+              {"status_ms", Int64()},
+              {"last_seen_ms", Int64()}});
+  s["MqttAccount"] =
+      Object({{"client_id", Type("string")},
+              {"username", Type("string")},
+              {"password", Json{{"type", "string"}, {"description", "shown only once"}}},
+              {"topic_prefix", Type("string")}},
+             {"client_id", "username", "password", "topic_prefix"});
+  s["DeviceCredentials"] =
+      Object({{"id", Type("string")}, {"mqtt", Ref("MqttAccount")}}, {"id", "mqtt"});
   s["ApiKeyRequest"] = Object({{"label", Json{{"type", "string"}, {"maxLength", 100}}}});
   s["ApiKey"] = Object({{"key", Json{{"type", "string"}, {"description", "shown only once"}}},
                         {"user_id", Type("string")},
@@ -154,12 +172,15 @@ void AddFixedSchemas(Json& s) {
                        {"key", "user_id"});
   s["TelemetryList"] = Object(
       {{"device_id", Type("string")},
-       {"items", ArrayOf(Object({{"metric", Type("string")},
-                                 {"ts_ms", Int64()},
-                                 {"value", Json{{"oneOf", Json::array({Type("number"), Type("boolean"), Type("string")})}}}}))}});
+       {"items",
+        ArrayOf(Object({{"metric", Type("string")},
+                        {"ts_ms", Int64()},
+                        {"value", Json{{"oneOf", Json::array({Type("number"), Type("boolean"),
+                                                              Type("string")})}}}}))}});
   s["StatusHistory"] = Object(
       {{"device_id", Type("string")},
-       {"items", ArrayOf(Object({{"status", Json{{"type", "string"}, {"enum", {"unknown", "online", "offline"}}}},
+       {"items", ArrayOf(Object({{"status", Json{{"type", "string"},
+                                                 {"enum", {"unknown", "online", "offline"}}}},
                                  {"ts_ms", Int64()},
                                  {"reason", Type("string")}}))}});
   s["Event"] = Object({{"id", Type("string")},
@@ -169,8 +190,12 @@ void AddFixedSchemas(Json& s) {
                        {"ts_ms", Int64()},
                        {"received_ms", Int64()},
                        {"data", Type("object")}});
-  s["EventList"] = Object({{"items", ArrayOf(Ref("Event"))}, {"limit", Type("integer")}, {"offset", Type("integer")}});
-  s["Online"] = Object({{"compound_id", Type("string")}, {"total", Int64()}, {"online", Int64()}, {"ratio", Type("number")}});
+  s["EventList"] = Object(
+      {{"items", ArrayOf(Ref("Event"))}, {"limit", Type("integer")}, {"offset", Type("integer")}});
+  s["Online"] = Object({{"compound_id", Type("string")},
+                        {"total", Int64()},
+                        {"online", Int64()},
+                        {"ratio", Type("number")}});
   s["OnlineStats"] = Object({{"total", Int64()},
                              {"online", Int64()},
                              {"ratio", Type("number")},
@@ -185,7 +210,8 @@ void AddFixedSchemas(Json& s) {
                        {"opened_ms", Int64()},
                        {"closed_ms", closed},
                        {"detail", Type("string")}});
-  s["FaultList"] = Object({{"items", ArrayOf(Ref("Fault"))}, {"limit", Type("integer")}, {"offset", Type("integer")}});
+  s["FaultList"] = Object(
+      {{"items", ArrayOf(Ref("Fault"))}, {"limit", Type("integer")}, {"offset", Type("integer")}});
   s["DeadLetterList"] = Object({{"items", ArrayOf(Object({{"id", Int64()},
                                                           {"received_ms", Int64()},
                                                           {"source", Type("string")},
@@ -233,16 +259,19 @@ std::string Lower(std::string s) {
 Json BuildOpenApi(const Router& router) {
   Json doc = Json::object();
   doc["openapi"] = "3.0.3";
-  doc["info"] = {{"title", "Linli (邻里) platform API"},
-                 {"version", LINLI_VERSION},
-                 {"description",
-                  "REST API of linlid. JSON (UTF-8) under /api/v1/. Authenticate with 'Authorization: Bearer "
-                  "<token>' (a session token from POST /api/v1/auth/login or an API key). Errors are "
-                  "{\"error\":{\"code\",\"message\",\"field\"}}: 400 invalid input (field names the culprit), 401 "
-                  "no or bad token, 403 the role may not do this, 404 absent or outside the caller's compound "
-                  "scope (existence is not revealed), 409 conflict, 413 body too large, 415 not JSON, 429 rate "
-                  "limited (Retry-After), 503 a dependency (MQTT broker) is unavailable. Generated by "
-                  "linli_openapi_gen from the server's route table; do not edit by hand."}};
+  doc["info"] = {
+      {"title", "Linli (邻里) platform API"},
+      {"version", LINLI_VERSION},
+      {"description",
+       "REST API of linlid. JSON (UTF-8) under /api/v1/. Authenticate with 'Authorization: Bearer "
+       "<token>' (a session token from POST /api/v1/auth/login or an API key). Errors are "
+       "{\"error\":{\"code\",\"message\",\"field\"}}: 400 invalid input (field names the culprit), "
+       "401 "
+       "no or bad token, 403 the role may not do this, 404 absent or outside the caller's compound "
+       "scope (existence is not revealed), 409 conflict, 413 body too large, 415 not JSON, 429 "
+       "rate "
+       "limited (Retry-After), 503 a dependency (MQTT broker) is unavailable. Generated by "
+       "linli_openapi_gen from the server's route table; do not edit by hand."}};
   doc["servers"] = Json::array({Json{{"url", "/"}}});
   Json schemas = Json::object();
   AddFixedSchemas(schemas);
@@ -265,22 +294,31 @@ Json BuildOpenApi(const Router& router) {
     Json params = Json::array();
     for (const auto& seg : r.segments) {
       if (seg.size() > 2 && seg.front() == '{') {
-        params.push_back({{"name", seg.substr(1, seg.size() - 2)}, {"in", "path"}, {"required", true}, {"schema", Type("string")}});
+        params.push_back({{"name", seg.substr(1, seg.size() - 2)},
+                          {"in", "path"},
+                          {"required", true},
+                          {"schema", Type("string")}});
       }
     }
     for (const auto& q : r.doc.query) {
       Json schema = q.type == "integer" ? Int64() : Type(q.type.c_str());
-      params.push_back({{"name", q.name}, {"in", "query"}, {"required", false}, {"description", q.description}, {"schema", schema}});
+      params.push_back({{"name", q.name},
+                        {"in", "query"},
+                        {"required", false},
+                        {"description", q.description},
+                        {"schema", schema}});
     }
     if (!params.empty()) op["parameters"] = params;
     if (!r.doc.request_schema.empty()) {
-      op["requestBody"] = {{"required", !r.doc.body_optional},
-                           {"content", {{"application/json", {{"schema", Ref(r.doc.request_schema)}}}}}};
+      op["requestBody"] = {
+          {"required", !r.doc.body_optional},
+          {"content", {{"application/json", {{"schema", Ref(r.doc.request_schema)}}}}}};
     }
     Json ok = {{"description", "success"}};
     if (r.doc.success_status != 204) {
       Json schema = r.doc.response_schema.empty()
-                        ? (r.doc.response_content_type == "application/json" ? Type("object") : Type("string"))
+                        ? (r.doc.response_content_type == "application/json" ? Type("object")
+                                                                             : Type("string"))
                         : Ref(r.doc.response_schema);
       ok["content"] = {{r.doc.response_content_type, {{"schema", schema}}}};
     }

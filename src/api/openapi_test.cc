@@ -44,11 +44,14 @@ TEST(OpenApiTest, CommittedDocumentListsExactlyTheRegisteredRoutes) {
   std::set<std::string> registered;
   Router router = BuildRouter(nullptr);
   for (const Route& r : router.routes()) {
-    EXPECT_TRUE(registered.insert(r.method + " " + r.path).second) << "route registered twice: " << r.path;
+    EXPECT_TRUE(registered.insert(r.method + " " + r.path).second)
+        << "route registered twice: " << r.path;
   }
   std::set<std::string> documented = Operations(doc);
-  for (const auto& r : registered) EXPECT_TRUE(documented.count(r)) << "not in docs/openapi.json: " << r;
-  for (const auto& d : documented) EXPECT_TRUE(registered.count(d)) << "documented but not served: " << d;
+  for (const auto& r : registered)
+    EXPECT_TRUE(documented.count(r)) << "not in docs/openapi.json: " << r;
+  for (const auto& d : documented)
+    EXPECT_TRUE(registered.count(d)) << "documented but not served: " << d;
 }
 
 TEST(OpenApiTest, EveryRegistryKindHasItsCollectionAndSchema) {
@@ -58,14 +61,17 @@ TEST(OpenApiTest, EveryRegistryKindHasItsCollectionAndSchema) {
     const auto& spec = model::Spec(kind);
     EXPECT_TRUE(doc["paths"].contains("/api/v1/" + spec.collection)) << spec.collection;
     EXPECT_TRUE(doc["paths"].contains("/api/v1/" + spec.collection + "/{id}")) << spec.collection;
-    const Json& create = doc["components"]["schemas"]["Kind_" + spec.name + "_create"]["properties"];
+    const Json& create =
+        doc["components"]["schemas"]["Kind_" + spec.name + "_create"]["properties"];
     const Json& out = doc["components"]["schemas"]["Kind_" + spec.name]["properties"];
     for (const auto& f : spec.fields) {
-      EXPECT_TRUE(create.contains(f.name)) << spec.name << "." << f.name << " missing from the create schema";
+      EXPECT_TRUE(create.contains(f.name))
+          << spec.name << "." << f.name << " missing from the create schema";
       EXPECT_EQ(out.contains(f.name), !f.write_only) << spec.name << "." << f.name;
     }
     for (auto it = create.begin(); it != create.end(); ++it) {
-      EXPECT_TRUE(it.key() == "id" || spec.Field(it.key()) != nullptr) << spec.name << "." << it.key() << " no longer exists";
+      EXPECT_TRUE(it.key() == "id" || spec.Field(it.key()) != nullptr)
+          << spec.name << "." << it.key() << " no longer exists";
     }
   }
 }
@@ -83,7 +89,8 @@ TEST(OpenApiTest, EveryReferencedSchemaExists) {
           ASSERT_EQ(ref.rfind(prefix, 0), 0u) << ref;
           std::string rest = ref.substr(prefix.size());
           size_t slash = rest.find('/');
-          if (!doc["components"][rest.substr(0, slash)].contains(rest.substr(slash + 1))) missing.insert(ref);
+          if (!doc["components"][rest.substr(0, slash)].contains(rest.substr(slash + 1)))
+            missing.insert(ref);
         } else {
           walk(*it);
         }

@@ -4,13 +4,20 @@ namespace linli::api {
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kAdmin: return "admin";
-    case Role::kOperator: return "operator";
-    case Role::kTechnician: return "technician";
-    case Role::kGridWorker: return "grid_worker";
-    case Role::kPolice: return "police";
-    case Role::kResident: return "resident";
-    case Role::kIntegrator: return "integrator";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kOperator:
+      return "operator";
+    case Role::kTechnician:
+      return "technician";
+    case Role::kGridWorker:
+      return "grid_worker";
+    case Role::kPolice:
+      return "police";
+    case Role::kResident:
+      return "resident";
+    case Role::kIntegrator:
+      return "integrator";
   }
   return "unknown";
 }

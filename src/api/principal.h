@@ -19,8 +19,8 @@ namespace linli::api {
 
 enum class Role { kAdmin, kOperator, kTechnician, kGridWorker, kPolice, kResident, kIntegrator };
 
-inline constexpr Role kAllRoles[] = {Role::kAdmin,  Role::kOperator, Role::kTechnician,
-                                     Role::kGridWorker, Role::kPolice, Role::kResident,
+inline constexpr Role kAllRoles[] = {Role::kAdmin,      Role::kOperator, Role::kTechnician,
+                                     Role::kGridWorker, Role::kPolice,   Role::kResident,
                                      Role::kIntegrator};
 
 std::string_view RoleName(Role role);

@@ -63,9 +63,9 @@ void LoginRateLimiter::EvictLocked(int64_t now) {
     it = it->second.empty() ? failures_.erase(it) : std::next(it);
   }
   if (failures_.size() < max_keys_) return;
-  auto oldest = std::min_element(failures_.begin(), failures_.end(), [](const auto& a, const auto& b) {
-    return a.second.back() < b.second.back();
-  });
+  auto oldest = std::min_element(
+      failures_.begin(), failures_.end(),
+      [](const auto& a, const auto& b) { return a.second.back() < b.second.back(); });
   if (oldest != failures_.end()) failures_.erase(oldest);
 }
 

@@ -59,7 +59,8 @@ std::unexpected<Error> Denied(const Principal& p, Kind kind, Action a) {
 }
 
 std::unexpected<Error> NoSuch(Kind kind, const std::string& id) {
-  return Fail(ErrorCode::kNotFound, "no such " + std::string(model::KindName(kind)) + " '" + id + "'");
+  return Fail(ErrorCode::kNotFound,
+              "no such " + std::string(model::KindName(kind)) + " '" + id + "'");
 }
 
 Json FieldNames(const Json& obj) {
@@ -84,7 +85,8 @@ bool Matches(const model::KindSpec& spec, const Record& stored,
     if (it == stored.fields.end()) return false;
     if (it->is_array()) {
       bool found = false;
-      for (const auto& item : *it) found = found || (item.is_string() && item.get<std::string>() == value);
+      for (const auto& item : *it)
+        found = found || (item.is_string() && item.get<std::string>() == value);
       if (!found) return false;
     } else if (it->is_string()) {
       if (it->get<std::string>() != value) return false;
@@ -106,8 +108,7 @@ bool Matches(const model::KindSpec& spec, const Record& stored,
 RegistryService::RegistryService(const ApiDeps& deps, RegistryOptions options)
     : deps_(deps),
       options_(options),
-      scopes_(std::make_unique<ScopeResolver>(deps.store,
-                                              deps.clock ? *deps.clock : SystemClock(),
+      scopes_(std::make_unique<ScopeResolver>(deps.store, deps.clock ? *deps.clock : SystemClock(),
                                               options.topology_max_age_ms)) {
   if (deps_.clock == nullptr) deps_.clock = &SystemClock();
 }
@@ -151,8 +152,8 @@ Result<Record> RegistryService::Open(const Record& stored) const {
     if (deps_.cipher == nullptr) return Fail(ErrorCode::kInternal, "no field cipher configured");
     auto dec = deps_.cipher->Decrypt(it->get<std::string>());
     if (!dec) {
-      return Fail(ErrorCode::kInternal, "cannot decrypt " + f.name + " of " + spec.name + " " + stored.id +
-                                            ": " + dec.error().message());
+      return Fail(ErrorCode::kInternal, "cannot decrypt " + f.name + " of " + spec.name + " " +
+                                            stored.id + ": " + dec.error().message());
     }
     *it = *dec;
   }
@@ -177,16 +178,20 @@ Json RegistryService::Render(const Principal& p, const Record& stored) const {
       out[f.name] = *it;
       continue;
     }
-    Result<std::string> dec = deps_.cipher ? deps_.cipher->Decrypt(it->get<std::string>())
-                                           : Result<std::string>(Fail(ErrorCode::kInternal, "no cipher"));
+    Result<std::string> dec = deps_.cipher
+                                  ? deps_.cipher->Decrypt(it->get<std::string>())
+                                  : Result<std::string>(Fail(ErrorCode::kInternal, "no cipher"));
     if (!dec) {
-      log::Error("cannot decrypt personal data field",
-                 {{"kind", spec.name}, {"id", stored.id}, {"field", f.name}, {"error", dec.error().message()}});
+      log::Error("cannot decrypt personal data field", {{"kind", spec.name},
+                                                        {"id", stored.id},
+                                                        {"field", f.name},
+                                                        {"error", dec.error().message()}});
       out[f.name] = nullptr;
       continue;
     }
-    out[f.name] = PiiVisibility(p.role, f.name, own_household) == PiiView::kFull ? *dec
-                                                                                  : MaskPii(f.name, *dec);
+    out[f.name] = PiiVisibility(p.role, f.name, own_household) == PiiView::kFull
+                      ? *dec
+                      : MaskPii(f.name, *dec);
   }
   if (stored.kind == Kind::kDevice && deps_.presence != nullptr) {
     auto st = deps_.presence->Status(stored.id);
@@ -207,8 +212,9 @@ Result<Record> RegistryService::Lookup(Kind kind, const std::string& id, const O
   return deps_.store->GetRecord(kind, id);
 }
 
-Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kind, const Json& fields,
-                                                    const std::string& self_id, const Overlay* overlay) {
+Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kind,
+                                                    const Json& fields, const std::string& self_id,
+                                                    const Overlay* overlay) {
   // A referenced record that does not exist and one outside the caller's scope look the same.
   auto ref = [&](Kind k, const std::string& field, const std::string& id) -> Result<Record> {
     auto r = Lookup(k, id, overlay);
@@ -226,7 +232,8 @@ Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kin
     case Kind::kRegion: {
       std::string parent = Str(fields, "parent_id");
       if (parent.empty()) return std::string();
-      if (parent == self_id) return InvalidArgument("parent_id", "a region cannot be its own parent");
+      if (parent == self_id)
+        return InvalidArgument("parent_id", "a region cannot be its own parent");
       LINLI_ASSIGN_OR_RETURN(Record pr, ref(Kind::kRegion, "parent_id", parent));
       int level = RegionLevel(Str(fields, "level"));
       int parent_level = RegionLevel(Str(pr.fields, "level"));
@@ -247,7 +254,8 @@ Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kin
       return cid;
     }
     case Kind::kUnit: {
-      LINLI_ASSIGN_OR_RETURN(Record b, ref(Kind::kBuilding, "building_id", Str(fields, "building_id")));
+      LINLI_ASSIGN_OR_RETURN(Record b,
+                             ref(Kind::kBuilding, "building_id", Str(fields, "building_id")));
       return b.compound_id;
     }
     case Kind::kRoom: {
@@ -283,8 +291,9 @@ Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kin
         }
         std::string unit_id = unit != refs.end() ? unit->second.id : room_unit;
         if (building != refs.end() && !unit_id.empty()) {
-          LINLI_ASSIGN_OR_RETURN(Record u, unit != refs.end() ? Result<Record>(unit->second)
-                                                               : Lookup(Kind::kUnit, unit_id, overlay));
+          LINLI_ASSIGN_OR_RETURN(Record u, unit != refs.end()
+                                               ? Result<Record>(unit->second)
+                                               : Lookup(Kind::kUnit, unit_id, overlay));
           if (Str(u.fields, "building_id") != building->second.id) {
             return InvalidArgument(unit != refs.end() ? "unit_id" : "room_id",
                                    "is not in building '" + building->second.id + "'");
@@ -313,7 +322,8 @@ Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kin
             if (!p.InScope(id)) return bad;
             continue;
           }
-          if (compound.error().code() != ErrorCode::kNotFound) return std::unexpected(compound.error());
+          if (compound.error().code() != ErrorCode::kNotFound)
+            return std::unexpected(compound.error());
           return bad;
         }
       }
@@ -358,8 +368,9 @@ Result<Record> RegistryService::Prepare(const Principal& p, Kind kind, const Jso
   return rec;
 }
 
-void RegistryService::Audit(const Principal& p, const std::string& action, Kind kind, const std::string& id,
-                            const std::string& compound_id, Json detail) const {
+void RegistryService::Audit(const Principal& p, const std::string& action, Kind kind,
+                            const std::string& id, const std::string& compound_id,
+                            Json detail) const {
   model::AuditEntry e;
   e.ts_ms = deps_.clock->NowMs();
   e.actor = p.Actor();
@@ -397,14 +408,16 @@ Result<Json> RegistryService::Create(const Principal& p, Kind kind, const Json& 
     if (!up) {
       auto del = deps_.store->DeleteRecord(Kind::kDevice, stored.id);
       if (!del) {
-        log::Error("device rollback failed", {{"device", stored.id}, {"error", del.error().ToString()}});
+        log::Error("device rollback failed",
+                   {{"device", stored.id}, {"error", del.error().ToString()}});
       }
-      return Fail(ErrorCode::kUnavailable, "the MQTT broker did not accept the device account: " +
-                                               up.error().message());
+      return Fail(ErrorCode::kUnavailable,
+                  "the MQTT broker did not accept the device account: " + up.error().message());
     }
     out["mqtt"] = MqttBlock(stored.id, stored.compound_id, password);
   }
-  if (kind == Kind::kDevice && deps_.device_hooks != nullptr) deps_.device_hooks->OnDeviceUpserted(stored);
+  if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
+    deps_.device_hooks->OnDeviceUpserted(stored);
   AfterChange(kind);
   Json names = FieldNames(body);
   names.erase(std::remove(names.begin(), names.end(), Json("id")), names.end());
@@ -412,7 +425,8 @@ Result<Json> RegistryService::Create(const Principal& p, Kind kind, const Json& 
   return out;
 }
 
-Result<Json> RegistryService::CreateBatch(const Principal& p, Kind kind, const std::vector<Json>& rows) {
+Result<Json> RegistryService::CreateBatch(const Principal& p, Kind kind,
+                                          const std::vector<Json>& rows) {
   if (!Allowed(p.role, ResourceOf(kind), Action::kCreate)) return Denied(p, kind, Action::kCreate);
   Overlay overlay;
   std::vector<Record> sealed;
@@ -425,7 +439,8 @@ Result<Json> RegistryService::CreateBatch(const Principal& p, Kind kind, const s
       return Fail(e.code(), e.message(), e.field().empty() ? prefix : prefix + "." + e.field());
     }
     if (overlay.records.count({kind, rec->id})) {
-      return Fail(ErrorCode::kConflict, "duplicate id '" + rec->id + "' in the batch", prefix + ".id");
+      return Fail(ErrorCode::kConflict, "duplicate id '" + rec->id + "' in the batch",
+                  prefix + ".id");
     }
     auto s = Seal(*rec);
     if (!s) return Fail(s.error().code(), s.error().message(), prefix + "." + s.error().field());
@@ -441,10 +456,12 @@ Result<Json> RegistryService::CreateBatch(const Principal& p, Kind kind, const s
     if (!up) {
       for (const auto& r : sealed) {
         auto del = deps_.store->DeleteRecord(Kind::kDevice, r.id);
-        if (!del) log::Error("device rollback failed", {{"device", r.id}, {"error", del.error().ToString()}});
+        if (!del)
+          log::Error("device rollback failed",
+                     {{"device", r.id}, {"error", del.error().ToString()}});
       }
-      return Fail(ErrorCode::kUnavailable, "the MQTT broker did not accept the device accounts: " +
-                                               up.error().message());
+      return Fail(ErrorCode::kUnavailable,
+                  "the MQTT broker did not accept the device accounts: " + up.error().message());
     }
     for (size_t i = 0; i < sealed.size(); ++i) {
       Json out = Render(p, sealed[i]);
@@ -455,10 +472,12 @@ Result<Json> RegistryService::CreateBatch(const Principal& p, Kind kind, const s
     for (const auto& r : sealed) items.push_back(Render(p, r));
   }
   for (size_t i = 0; i < sealed.size(); ++i) {
-    if (kind == Kind::kDevice && deps_.device_hooks != nullptr) deps_.device_hooks->OnDeviceUpserted(sealed[i]);
+    if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
+      deps_.device_hooks->OnDeviceUpserted(sealed[i]);
     Json names = FieldNames(rows[i]);
     names.erase(std::remove(names.begin(), names.end(), Json("id")), names.end());
-    Audit(p, "create", kind, sealed[i].id, sealed[i].compound_id, Json{{"fields", names}, {"batch", true}});
+    Audit(p, "create", kind, sealed[i].id, sealed[i].compound_id,
+          Json{{"fields", names}, {"batch", true}});
   }
   AfterChange(kind);
   return Json{{"created", sealed.size()}, {"items", std::move(items)}};
@@ -492,7 +511,8 @@ Result<Record> RegistryService::Visible(const Principal& p, Kind kind, const std
     if (kind == Kind::kVehicle) {
       LINLI_ASSIGN_OR_RETURN(household, HouseholdPersons(p));
     }
-    if (!ResidentMaySee(p, kind, rec->id, rec->compound_id, rec->fields, household)) return NoSuch(kind, id);
+    if (!ResidentMaySee(p, kind, rec->id, rec->compound_id, rec->fields, household))
+      return NoSuch(kind, id);
   }
   return rec;
 }
@@ -504,7 +524,8 @@ Result<Json> RegistryService::Get(const Principal& p, Kind kind, const std::stri
 
 Result<Json> RegistryService::List(const Principal& p, Kind kind, const ListParams& params) {
   if (!Allowed(p.role, ResourceOf(kind), Action::kRead)) return Denied(p, kind, Action::kRead);
-  if (params.limit < 1 || params.limit > 1000) return InvalidArgument("limit", "must be between 1 and 1000");
+  if (params.limit < 1 || params.limit > 1000)
+    return InvalidArgument("limit", "must be between 1 and 1000");
   if (params.offset < 0) return InvalidArgument("offset", "must not be negative");
   if (params.search.size() > 200) return InvalidArgument("q", "must be at most 200 bytes");
   const auto& spec = model::Spec(kind);
@@ -516,7 +537,8 @@ Result<Json> RegistryService::List(const Principal& p, Kind kind, const ListPara
     }
     if (value.size() > 1000) return InvalidArgument(name, "filter value too long");
     if (f->pii) {
-      if (deps_.cipher == nullptr) return Fail(ErrorCode::kFailedPrecondition, "no field cipher configured");
+      if (deps_.cipher == nullptr)
+        return Fail(ErrorCode::kFailedPrecondition, "no field cipher configured");
       filters.emplace_back(name + "_bidx", BlindIndexOf(name, value));
     } else {
       filters.emplace_back(name, value);
@@ -533,11 +555,15 @@ Result<Json> RegistryService::List(const Principal& p, Kind kind, const ListPara
   LINLI_ASSIGN_OR_RETURN(store::ListResult res, deps_.store->ListRecords(q));
   Json items = Json::array();
   for (const auto& r : res.items) items.push_back(Render(p, r));
-  return Json{{"items", std::move(items)}, {"total", res.total}, {"limit", params.limit}, {"offset", params.offset}};
+  return Json{{"items", std::move(items)},
+              {"total", res.total},
+              {"limit", params.limit},
+              {"offset", params.offset}};
 }
 
-Result<Json> RegistryService::ListForResident(const Principal& p, Kind kind, const ListParams& params,
-                                              const std::vector<std::pair<std::string, std::string>>& filters) {
+Result<Json> RegistryService::ListForResident(
+    const Principal& p, Kind kind, const ListParams& params,
+    const std::vector<std::pair<std::string, std::string>>& filters) {
   std::vector<Record> candidates;
   auto add = [&](Kind k, const std::string& id) -> Result<void> {
     if (id.empty()) return {};
@@ -569,11 +595,13 @@ Result<Json> RegistryService::ListForResident(const Principal& p, Kind kind, con
       break;
     case Kind::kPerson:
       LINLI_RETURN_IF_ERROR(add(Kind::kPerson, p.person_id));
-      if (!p.household_room_id.empty()) LINLI_RETURN_IF_ERROR(add_list(Kind::kPerson, "room_id", p.household_room_id));
+      if (!p.household_room_id.empty())
+        LINLI_RETURN_IF_ERROR(add_list(Kind::kPerson, "room_id", p.household_room_id));
       break;
     case Kind::kVehicle: {
       LINLI_ASSIGN_OR_RETURN(household, HouseholdPersons(p));
-      for (const auto& person : household) LINLI_RETURN_IF_ERROR(add_list(Kind::kVehicle, "owner_id", person));
+      for (const auto& person : household)
+        LINLI_RETURN_IF_ERROR(add_list(Kind::kVehicle, "owner_id", person));
       break;
     }
     default:
@@ -609,10 +637,12 @@ Result<void> RegistryService::CheckAdminRemains(const std::string& user_id, bool
   for (const auto& u : res.items) {
     if (u.id != user_id && !BoolField(u.fields, "disabled")) return {};
   }
-  return Fail(ErrorCode::kFailedPrecondition, "the last enabled admin cannot be removed, disabled or demoted");
+  return Fail(ErrorCode::kFailedPrecondition,
+              "the last enabled admin cannot be removed, disabled or demoted");
 }
 
-Result<Json> RegistryService::Update(const Principal& p, Kind kind, const std::string& id, const Json& patch) {
+Result<Json> RegistryService::Update(const Principal& p, Kind kind, const std::string& id,
+                                     const Json& patch) {
   if (!Allowed(p.role, ResourceOf(kind), Action::kUpdate)) return Denied(p, kind, Action::kUpdate);
   LINLI_ASSIGN_OR_RETURN(Record existing, Visible(p, kind, id));
   LINLI_ASSIGN_OR_RETURN(Json changes, model::ValidateFields(kind, patch, /*partial=*/true));
@@ -643,8 +673,8 @@ Result<Json> RegistryService::Update(const Principal& p, Kind kind, const std::s
   if (kind == Kind::kCompound && !p.all_compounds &&
       Str(merged, "community_id") != Str(plain.fields, "community_id") &&
       !p.regions.count(Str(merged, "community_id"))) {
-    return Fail(ErrorCode::kPermissionDenied, "a compound can only be moved to a region in your scope",
-                "community_id");
+    return Fail(ErrorCode::kPermissionDenied,
+                "a compound can only be moved to a region in your scope", "community_id");
   }
   if (kind == Kind::kUser && changes.contains("password") && changes["password"].is_string()) {
     LINLI_ASSIGN_OR_RETURN(std::string hash, HashPassword(changes["password"].get<std::string>(),
@@ -660,7 +690,8 @@ Result<Json> RegistryService::Update(const Principal& p, Kind kind, const std::s
     auto r = deps_.store->DeleteTokensOfUser(id);
     if (!r) return std::unexpected(r.error());
   }
-  if (kind == Kind::kDevice && deps_.device_hooks != nullptr) deps_.device_hooks->OnDeviceUpserted(stored);
+  if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
+    deps_.device_hooks->OnDeviceUpserted(stored);
   AfterChange(kind);
   Audit(p, "update", kind, id, stored.compound_id, Json{{"fields", FieldNames(changes)}});
   return Render(p, stored);
@@ -678,21 +709,24 @@ Result<Json> RegistryService::Delete(const Principal& p, Kind kind, const std::s
   if (kind == Kind::kDevice && deps_.credentials != nullptr) {
     // Broker first: if it is down nothing changes and the client can retry.
     auto r = deps_.credentials->DeleteDevice(id);
-    if (!r) return Fail(ErrorCode::kUnavailable, "the MQTT broker did not remove the device account: " +
-                                                     r.error().message());
+    if (!r)
+      return Fail(ErrorCode::kUnavailable,
+                  "the MQTT broker did not remove the device account: " + r.error().message());
   }
   LINLI_RETURN_IF_ERROR(deps_.store->DeleteRecord(kind, id));
   if (kind == Kind::kUser) {
     auto r = deps_.store->DeleteTokensOfUser(id);
     if (!r) log::Warn("token revocation failed", {{"user", id}, {"error", r.error().ToString()}});
   }
-  if (kind == Kind::kDevice && deps_.device_hooks != nullptr) deps_.device_hooks->OnDeviceDeleted(id);
+  if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
+    deps_.device_hooks->OnDeviceDeleted(id);
   AfterChange(kind);
   Audit(p, "delete", kind, id, existing.compound_id, Json::object());
   return Json{{"id", id}, {"deleted", true}};
 }
 
-Result<Json> RegistryService::RotateDeviceCredentials(const Principal& p, const std::string& device_id) {
+Result<Json> RegistryService::RotateDeviceCredentials(const Principal& p,
+                                                      const std::string& device_id) {
   if (!Allowed(p.role, Resource::kDeviceCredentials, Action::kUpdate)) {
     return Fail(ErrorCode::kPermissionDenied,
                 "role " + std::string(RoleName(p.role)) + " may not rotate device credentials");
@@ -703,7 +737,9 @@ Result<Json> RegistryService::RotateDeviceCredentials(const Principal& p, const 
   }
   std::string password = RandomPassword(24);
   auto up = deps_.credentials->UpsertDevices({{device.id, device.compound_id, password}});
-  if (!up) return Fail(ErrorCode::kUnavailable, "the MQTT broker did not accept the new password: " + up.error().message());
+  if (!up)
+    return Fail(ErrorCode::kUnavailable,
+                "the MQTT broker did not accept the new password: " + up.error().message());
   Audit(p, "rotate_credentials", Kind::kDevice, device.id, device.compound_id, Json::object());
   return Json{{"id", device.id}, {"mqtt", MqttBlock(device.id, device.compound_id, password)}};
 }

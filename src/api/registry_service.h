@@ -105,8 +105,8 @@ class RegistryService {
   Result<std::set<std::string>> HouseholdPersons(const Principal& p);
   Result<Json> ListForResident(const Principal& p, model::Kind kind, const ListParams& params,
                                const std::vector<std::pair<std::string, std::string>>& filters);
-  void Audit(const Principal& p, const std::string& action, model::Kind kind,
-             const std::string& id, const std::string& compound_id, Json detail) const;
+  void Audit(const Principal& p, const std::string& action, model::Kind kind, const std::string& id,
+             const std::string& compound_id, Json detail) const;
   Json MqttBlock(const std::string& device_id, const std::string& compound_id,
                  const std::string& password) const;
   void AfterChange(model::Kind kind);

@@ -41,35 +41,45 @@ TEST_F(RegistryServiceTest, DerivesCompoundThroughTheHierarchy) {
 }
 
 TEST_F(RegistryServiceTest, GeneratesUuidWhenNoIdGiven) {
-  API_ASSERT_OK_AND_ASSIGN(Json b, registry_->Create(admin_, Kind::kBuilding, {{"compound_id", "A"}, {"name", "2"}}));
+  API_ASSERT_OK_AND_ASSIGN(
+      Json b, registry_->Create(admin_, Kind::kBuilding, {{"compound_id", "A"}, {"name", "2"}}));
   EXPECT_TRUE(IsUuid(b["id"].get<std::string>())) << b.dump();
 }
 
 TEST_F(RegistryServiceTest, ValidationErrorsNameTheField) {
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kPerson,
-                                     {{"compound_id", "A"}, {"name", "张三"}, {"id_number", "110101199003071234"}}),
-                   ErrorCode::kInvalidArgument, "id_number");
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kPerson, {{"compound_id", "A"}, {"name", "x"}, {"bogus", 1}}),
-                   ErrorCode::kInvalidArgument, "bogus");
+  API_ASSERT_ERROR(
+      registry_->Create(
+          admin_, Kind::kPerson,
+          {{"compound_id", "A"}, {"name", "张三"}, {"id_number", "110101199003071234"}}),
+      ErrorCode::kInvalidArgument, "id_number");
+  API_ASSERT_ERROR(
+      registry_->Create(admin_, Kind::kPerson, {{"compound_id", "A"}, {"name", "x"}, {"bogus", 1}}),
+      ErrorCode::kInvalidArgument, "bogus");
   API_ASSERT_ERROR(registry_->Create(admin_, Kind::kUnit, {{"building_id", "nope"}, {"name", "1"}}),
                    ErrorCode::kInvalidArgument, "building_id");
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kBuilding, {{"id", "../x"}, {"compound_id", "A"}, {"name", "1"}}),
+  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kBuilding,
+                                     {{"id", "../x"}, {"compound_id", "A"}, {"name", "1"}}),
                    ErrorCode::kInvalidArgument, "id");
 }
 
 TEST_F(RegistryServiceTest, ReferencesMustBelongToTheSameCompound) {
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kPerson, {{"compound_id", "A"}, {"name", "x"}, {"room_id", "B-r1"}}),
+  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kPerson,
+                                     {{"compound_id", "A"}, {"name", "x"}, {"room_id", "B-r1"}}),
                    ErrorCode::kInvalidArgument, "room_id");
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kDevice,
-                                     {{"compound_id", "A"}, {"kind", "camera"}, {"building_id", "B-b1"}}),
-                   ErrorCode::kInvalidArgument, "building_id");
+  API_ASSERT_ERROR(
+      registry_->Create(admin_, Kind::kDevice,
+                        {{"compound_id", "A"}, {"kind", "camera"}, {"building_id", "B-b1"}}),
+      ErrorCode::kInvalidArgument, "building_id");
   // Nesting of a device's location.
   MustCreate(Kind::kBuilding, {{"id", "A-b2"}, {"compound_id", "A"}, {"name", "2"}});
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kDevice,
-                                     {{"compound_id", "A"}, {"kind", "camera"}, {"building_id", "A-b2"}, {"room_id", "A-r1"}}),
-                   ErrorCode::kInvalidArgument, "room_id");
-  API_ASSERT_OK(registry_->Create(admin_, Kind::kDevice,
-                                  {{"compound_id", "A"}, {"kind", "camera"}, {"building_id", "A-b1"}, {"room_id", "A-r1"}}));
+  API_ASSERT_ERROR(
+      registry_->Create(
+          admin_, Kind::kDevice,
+          {{"compound_id", "A"}, {"kind", "camera"}, {"building_id", "A-b2"}, {"room_id", "A-r1"}}),
+      ErrorCode::kInvalidArgument, "room_id");
+  API_ASSERT_OK(registry_->Create(
+      admin_, Kind::kDevice,
+      {{"compound_id", "A"}, {"kind", "camera"}, {"building_id", "A-b1"}, {"room_id", "A-r1"}}));
 }
 
 TEST_F(RegistryServiceTest, RegionLevelsNest) {
@@ -82,9 +92,11 @@ TEST_F(RegistryServiceTest, RolesAreEnforced) {
   Principal tech = MakePrincipal(Role::kTechnician, {"A"});
   API_ASSERT_ERROR(registry_->Create(tech, Kind::kPerson, {{"compound_id", "A"}, {"name", "x"}}),
                    ErrorCode::kPermissionDenied, "-");
-  API_ASSERT_ERROR(registry_->Get(tech, Kind::kPerson, "whatever"), ErrorCode::kPermissionDenied, "-");
+  API_ASSERT_ERROR(registry_->Get(tech, Kind::kPerson, "whatever"), ErrorCode::kPermissionDenied,
+                   "-");
   Principal police = MakePrincipal(Role::kPolice, {"A"});
-  API_ASSERT_ERROR(registry_->Update(police, Kind::kBuilding, "A-b1", {{"name", "x"}}), ErrorCode::kPermissionDenied, "-");
+  API_ASSERT_ERROR(registry_->Update(police, Kind::kBuilding, "A-b1", {{"name", "x"}}),
+                   ErrorCode::kPermissionDenied, "-");
   Principal op = MakePrincipal(Role::kOperator, {"A"});
   API_ASSERT_ERROR(registry_->Create(op, Kind::kRegion, {{"name", "x"}, {"level", "district"}}),
                    ErrorCode::kPermissionDenied, "-");
@@ -94,7 +106,8 @@ TEST_F(RegistryServiceTest, RolesAreEnforced) {
 TEST_F(RegistryServiceTest, OutOfScopeRecordsAreNotFound) {
   Principal op = MakePrincipal(Role::kOperator, {"A"});
   API_ASSERT_ERROR(registry_->Get(op, Kind::kBuilding, "B-b1"), ErrorCode::kNotFound, "-");
-  API_ASSERT_ERROR(registry_->Update(op, Kind::kBuilding, "B-b1", {{"name", "x"}}), ErrorCode::kNotFound, "-");
+  API_ASSERT_ERROR(registry_->Update(op, Kind::kBuilding, "B-b1", {{"name", "x"}}),
+                   ErrorCode::kNotFound, "-");
   API_ASSERT_ERROR(registry_->Delete(op, Kind::kRoom, "B-r1"), ErrorCode::kNotFound, "-");
   API_ASSERT_ERROR(registry_->Get(op, Kind::kCompound, "B"), ErrorCode::kNotFound, "-");
   // Creating into another compound looks exactly like referencing a missing one.
@@ -104,8 +117,9 @@ TEST_F(RegistryServiceTest, OutOfScopeRecordsAreNotFound) {
   ASSERT_FALSE(foreign.has_value());
   EXPECT_EQ(foreign.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(foreign.error().field(), "compound_id");
-  API_ASSERT_ERROR(registry_->Create(op, Kind::kRoom, {{"unit_id", "B-u1"}, {"floor", 1}, {"number", "9"}}),
-                   ErrorCode::kInvalidArgument, "unit_id");
+  API_ASSERT_ERROR(
+      registry_->Create(op, Kind::kRoom, {{"unit_id", "B-u1"}, {"floor", 1}, {"number", "9"}}),
+      ErrorCode::kInvalidArgument, "unit_id");
   API_ASSERT_OK_AND_ASSIGN(Json list, registry_->List(op, Kind::kBuilding, {}));
   EXPECT_EQ(list["total"], 1);
   EXPECT_EQ(list["items"][0]["id"], "A-b1");
@@ -117,8 +131,12 @@ TEST_F(RegistryServiceTest, OutOfScopeRecordsAreNotFound) {
 
 TEST_F(RegistryServiceTest, PersonalDataIsEncryptedBlindIndexedAndMasked) {
   const std::string id_number = IdNumber();
-  MustCreate(Kind::kPerson, {{"id", "p1"}, {"compound_id", "A"}, {"name", "张三"}, {"id_number", id_number},
-                             {"phone", "13800138000"}, {"room_id", "A-r1"}});
+  MustCreate(Kind::kPerson, {{"id", "p1"},
+                             {"compound_id", "A"},
+                             {"name", "张三"},
+                             {"id_number", id_number},
+                             {"phone", "13800138000"},
+                             {"room_id", "A-r1"}});
   API_ASSERT_OK_AND_ASSIGN(model::Record raw, store_->GetRecord(Kind::kPerson, "p1"));
   ASSERT_TRUE(raw.fields["id_number"].is_string());
   EXPECT_TRUE(raw.fields["id_number"].get<std::string>().starts_with("v1:"));
@@ -131,9 +149,10 @@ TEST_F(RegistryServiceTest, PersonalDataIsEncryptedBlindIndexedAndMasked) {
     std::string phone;
   };
   const std::string masked_id = model::MaskIdNumber(id_number);
-  for (const Case& c : {Case{Role::kAdmin, id_number, "13800138000"}, Case{Role::kPolice, id_number, "13800138000"},
-                        Case{Role::kGridWorker, id_number, "13800138000"},
-                        Case{Role::kOperator, masked_id, "13800138000"}}) {
+  for (const Case& c :
+       {Case{Role::kAdmin, id_number, "13800138000"}, Case{Role::kPolice, id_number, "13800138000"},
+        Case{Role::kGridWorker, id_number, "13800138000"},
+        Case{Role::kOperator, masked_id, "13800138000"}}) {
     Principal p = MakePrincipal(c.role, {"A"});
     API_ASSERT_OK_AND_ASSIGN(Json person, registry_->Get(p, Kind::kPerson, "p1"));
     EXPECT_EQ(person["id_number"], c.id_number) << RoleName(c.role);
@@ -155,8 +174,10 @@ TEST_F(RegistryServiceTest, PersonalDataIsEncryptedBlindIndexedAndMasked) {
   lp.filters = {{"note", "x"}};
   API_ASSERT_ERROR(registry_->List(police, Kind::kPerson, lp), ErrorCode::kInvalidArgument, "note");
   // Unique pii fields conflict through the blind index.
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kPerson, {{"compound_id", "A"}, {"name", "李四"}, {"id_number", id_number}}),
-                   ErrorCode::kConflict, "-");
+  API_ASSERT_ERROR(
+      registry_->Create(admin_, Kind::kPerson,
+                        {{"compound_id", "A"}, {"name", "李四"}, {"id_number", id_number}}),
+      ErrorCode::kConflict, "-");
   // The audit trail names the fields, never the values.
   store::AuditQuery aq;
   aq.action = "create";
@@ -176,10 +197,15 @@ TEST_F(RegistryServiceTest, PersonalDataIsEncryptedBlindIndexedAndMasked) {
 }
 
 TEST_F(RegistryServiceTest, PatchChangesOnlyGivenFields) {
-  MustCreate(Kind::kPerson, {{"id", "p1"}, {"compound_id", "A"}, {"name", "张三"}, {"phone", "13800138000"},
+  MustCreate(Kind::kPerson, {{"id", "p1"},
+                             {"compound_id", "A"},
+                             {"name", "张三"},
+                             {"phone", "13800138000"},
                              {"note", "n"}});
   clock_.AdvanceMs(1000);
-  API_ASSERT_OK_AND_ASSIGN(Json p, registry_->Update(admin_, Kind::kPerson, "p1", {{"phone", "13900139000"}, {"note", nullptr}}));
+  API_ASSERT_OK_AND_ASSIGN(Json p,
+                           registry_->Update(admin_, Kind::kPerson, "p1",
+                                             {{"phone", "13900139000"}, {"note", nullptr}}));
   EXPECT_EQ(p["phone"], "13900139000");
   EXPECT_EQ(p["name"], "张三");
   EXPECT_FALSE(p.contains("note"));
@@ -196,12 +222,24 @@ TEST_F(RegistryServiceTest, PatchChangesOnlyGivenFields) {
 }
 
 TEST_F(RegistryServiceTest, ResidentSeesOnlyTheirHousehold) {
-  MustCreate(Kind::kPerson, {{"id", "p1"}, {"compound_id", "A"}, {"name", "Me"}, {"room_id", "A-r1"}, {"id_number", IdNumber("19900101", 1)}});
-  MustCreate(Kind::kPerson, {{"id", "p2"}, {"compound_id", "A"}, {"name", "Spouse"}, {"room_id", "A-r1"}, {"id_number", IdNumber("19910101", 2)}});
-  MustCreate(Kind::kPerson, {{"id", "p3"}, {"compound_id", "A"}, {"name", "Neighbour"}, {"room_id", "A-r2"}});
-  MustCreate(Kind::kVehicle, {{"id", "v1"}, {"compound_id", "A"}, {"plate", "京A12345"}, {"owner_id", "p2"}});
-  MustCreate(Kind::kVehicle, {{"id", "v2"}, {"compound_id", "A"}, {"plate", "京A54321"}, {"owner_id", "p3"}});
-  MustCreate(Kind::kPerson, {{"id", "pb"}, {"compound_id", "B"}, {"name", "Far"}, {"room_id", "B-r1"}});
+  MustCreate(Kind::kPerson, {{"id", "p1"},
+                             {"compound_id", "A"},
+                             {"name", "Me"},
+                             {"room_id", "A-r1"},
+                             {"id_number", IdNumber("19900101", 1)}});
+  MustCreate(Kind::kPerson, {{"id", "p2"},
+                             {"compound_id", "A"},
+                             {"name", "Spouse"},
+                             {"room_id", "A-r1"},
+                             {"id_number", IdNumber("19910101", 2)}});
+  MustCreate(Kind::kPerson,
+             {{"id", "p3"}, {"compound_id", "A"}, {"name", "Neighbour"}, {"room_id", "A-r2"}});
+  MustCreate(Kind::kVehicle,
+             {{"id", "v1"}, {"compound_id", "A"}, {"plate", "京A12345"}, {"owner_id", "p2"}});
+  MustCreate(Kind::kVehicle,
+             {{"id", "v2"}, {"compound_id", "A"}, {"plate", "京A54321"}, {"owner_id", "p3"}});
+  MustCreate(Kind::kPerson,
+             {{"id", "pb"}, {"compound_id", "B"}, {"name", "Far"}, {"room_id", "B-r1"}});
 
   Principal me = Resolved({{"username", "me"}, {"role", "resident"}, {"person_id", "p1"}});
   EXPECT_EQ(me.household_room_id, "A-r1");
@@ -219,7 +257,8 @@ TEST_F(RegistryServiceTest, ResidentSeesOnlyTheirHousehold) {
   API_ASSERT_ERROR(registry_->Get(me, Kind::kCompound, "B"), ErrorCode::kNotFound, "-");
   API_ASSERT_ERROR(registry_->Get(me, Kind::kBuilding, "A-b1"), ErrorCode::kPermissionDenied, "-");
   API_ASSERT_ERROR(registry_->List(me, Kind::kOrganisation, {}), ErrorCode::kPermissionDenied, "-");
-  API_ASSERT_ERROR(registry_->Update(me, Kind::kPerson, "p1", {{"name", "x"}}), ErrorCode::kPermissionDenied, "-");
+  API_ASSERT_ERROR(registry_->Update(me, Kind::kPerson, "p1", {{"name", "x"}}),
+                   ErrorCode::kPermissionDenied, "-");
 
   API_ASSERT_OK_AND_ASSIGN(Json persons, registry_->List(me, Kind::kPerson, {}));
   EXPECT_EQ(persons["total"], 2);
@@ -249,8 +288,9 @@ TEST_F(RegistryServiceTest, ScopesExpandThroughTheRegionTree) {
             (std::set<std::string>{"A", "B"}));
   EXPECT_EQ(Resolved({{"username", "x"}, {"role", "operator"}, {"scopes", {"c1"}}}).compounds,
             (std::set<std::string>{"A"}));
-  EXPECT_EQ(Resolved({{"username", "x"}, {"role", "police"}, {"scopes", {"B", "unknown"}}}).compounds,
-            (std::set<std::string>{"B"}));
+  EXPECT_EQ(
+      Resolved({{"username", "x"}, {"role", "police"}, {"scopes", {"B", "unknown"}}}).compounds,
+      (std::set<std::string>{"B"}));
   Principal admin = Resolved({{"username", "x"}, {"role", "admin"}});
   EXPECT_TRUE(admin.all_compounds);
   Principal op = Resolved({{"username", "x"}, {"role", "operator"}});
@@ -261,18 +301,23 @@ TEST_F(RegistryServiceTest, ScopesExpandThroughTheRegionTree) {
 
   // A compound created under a scoped region joins the scope at once.
   Principal grid = Resolved({{"username", "g"}, {"role", "grid_worker"}, {"scopes", {"c1"}}});
-  API_ASSERT_OK(registry_->Create(grid, Kind::kCompound, {{"id", "A2"}, {"name", "A2"}, {"community_id", "c1"}}));
-  API_ASSERT_ERROR(registry_->Create(grid, Kind::kCompound, {{"name", "B2"}, {"community_id", "c2"}}),
-                   ErrorCode::kPermissionDenied, "community_id");
-  API_ASSERT_ERROR(registry_->Create(MakePrincipal(Role::kOperator, {"A"}), Kind::kCompound, {{"name", "X"}}),
-                   ErrorCode::kPermissionDenied, "community_id");
+  API_ASSERT_OK(registry_->Create(grid, Kind::kCompound,
+                                  {{"id", "A2"}, {"name", "A2"}, {"community_id", "c1"}}));
+  API_ASSERT_ERROR(
+      registry_->Create(grid, Kind::kCompound, {{"name", "B2"}, {"community_id", "c2"}}),
+      ErrorCode::kPermissionDenied, "community_id");
+  API_ASSERT_ERROR(
+      registry_->Create(MakePrincipal(Role::kOperator, {"A"}), Kind::kCompound, {{"name", "X"}}),
+      ErrorCode::kPermissionDenied, "community_id");
   EXPECT_EQ(Resolved({{"username", "g"}, {"role", "grid_worker"}, {"scopes", {"c1"}}}).compounds,
             (std::set<std::string>{"A", "A2"}));
 }
 
 TEST_F(RegistryServiceTest, DevicesGetBrokerAccountsAndHooks) {
   presence_.status["d1"] = {model::Presence::kOnline, 5, 6};
-  API_ASSERT_OK_AND_ASSIGN(Json d, registry_->Create(admin_, Kind::kDevice, {{"id", "d1"}, {"compound_id", "A"}, {"kind", "camera"}}));
+  API_ASSERT_OK_AND_ASSIGN(
+      Json d, registry_->Create(admin_, Kind::kDevice,
+                                {{"id", "d1"}, {"compound_id", "A"}, {"kind", "camera"}}));
   ASSERT_TRUE(d.contains("mqtt")) << d.dump();
   EXPECT_EQ(d["mqtt"]["username"], "d1");
   EXPECT_EQ(d["mqtt"]["client_id"], "d1");
@@ -291,8 +336,9 @@ TEST_F(RegistryServiceTest, DevicesGetBrokerAccountsAndHooks) {
   API_ASSERT_OK_AND_ASSIGN(Json rotated, registry_->RotateDeviceCredentials(admin_, "d1"));
   EXPECT_NE(rotated["mqtt"]["password"], password);
   EXPECT_EQ(creds_.accounts["d1"].password, rotated["mqtt"]["password"]);
-  API_ASSERT_ERROR(registry_->RotateDeviceCredentials(MakePrincipal(Role::kTechnician, {"A"}), "d1"),
-                   ErrorCode::kPermissionDenied, "-");
+  API_ASSERT_ERROR(
+      registry_->RotateDeviceCredentials(MakePrincipal(Role::kTechnician, {"A"}), "d1"),
+      ErrorCode::kPermissionDenied, "-");
   API_ASSERT_ERROR(registry_->RotateDeviceCredentials(MakePrincipal(Role::kOperator, {"B"}), "d1"),
                    ErrorCode::kNotFound, "-");
 
@@ -300,7 +346,8 @@ TEST_F(RegistryServiceTest, DevicesGetBrokerAccountsAndHooks) {
   EXPECT_EQ(hooks_.upserted.size(), 2u);
 
   creds_.fail = true;
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kDevice, {{"id", "d2"}, {"compound_id", "A"}, {"kind", "camera"}}),
+  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kDevice,
+                                     {{"id", "d2"}, {"compound_id", "A"}, {"kind", "camera"}}),
                    ErrorCode::kUnavailable, "-");
   API_ASSERT_ERROR(store_->GetRecord(Kind::kDevice, "d2"), ErrorCode::kNotFound, "-");
   API_ASSERT_ERROR(registry_->Delete(admin_, Kind::kDevice, "d1"), ErrorCode::kUnavailable, "-");
@@ -314,27 +361,39 @@ TEST_F(RegistryServiceTest, DevicesGetBrokerAccountsAndHooks) {
 
 TEST_F(RegistryServiceTest, UsersPasswordsAndAdminsAreProtected) {
   API_ASSERT_OK_AND_ASSIGN(Json u, registry_->Create(admin_, Kind::kUser,
-                                                     {{"id", "root"}, {"username", "root"}, {"role", "admin"}, {"password", "correct horse"}}));
+                                                     {{"id", "root"},
+                                                      {"username", "root"},
+                                                      {"role", "admin"},
+                                                      {"password", "correct horse"}}));
   EXPECT_FALSE(u.contains("password"));
   API_ASSERT_OK_AND_ASSIGN(model::Record raw, store_->GetRecord(Kind::kUser, "root"));
   const std::string hash = raw.fields["password"];
   EXPECT_TRUE(hash.starts_with("$argon2id$")) << hash;
   EXPECT_TRUE(VerifyPassword(hash, "correct horse"));
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kUser, {{"username", "short"}, {"role", "admin"}, {"password", "short"}}),
-                   ErrorCode::kInvalidArgument, "password");
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kUser, {{"username", "x"}, {"role", "operator"}, {"scopes", {"nowhere"}}}),
-                   ErrorCode::kInvalidArgument, "scopes");
-  API_ASSERT_ERROR(registry_->Create(admin_, Kind::kUser, {{"username", "root"}, {"role", "operator"}}),
-                   ErrorCode::kConflict, "-");
+  API_ASSERT_ERROR(
+      registry_->Create(admin_, Kind::kUser,
+                        {{"username", "short"}, {"role", "admin"}, {"password", "short"}}),
+      ErrorCode::kInvalidArgument, "password");
+  API_ASSERT_ERROR(
+      registry_->Create(admin_, Kind::kUser,
+                        {{"username", "x"}, {"role", "operator"}, {"scopes", {"nowhere"}}}),
+      ErrorCode::kInvalidArgument, "scopes");
+  API_ASSERT_ERROR(
+      registry_->Create(admin_, Kind::kUser, {{"username", "root"}, {"role", "operator"}}),
+      ErrorCode::kConflict, "-");
 
   Principal root = MakePrincipal(Role::kAdmin, {}, true);
   root.user_id = "root";
-  API_ASSERT_ERROR(registry_->Delete(root, Kind::kUser, "root"), ErrorCode::kFailedPrecondition, "-");
-  API_ASSERT_ERROR(registry_->Update(root, Kind::kUser, "root", {{"disabled", true}}), ErrorCode::kFailedPrecondition, "disabled");
+  API_ASSERT_ERROR(registry_->Delete(root, Kind::kUser, "root"), ErrorCode::kFailedPrecondition,
+                   "-");
+  API_ASSERT_ERROR(registry_->Update(root, Kind::kUser, "root", {{"disabled", true}}),
+                   ErrorCode::kFailedPrecondition, "disabled");
   // The only admin cannot be demoted by anyone.
-  API_ASSERT_ERROR(registry_->Update(admin_, Kind::kUser, "root", {{"role", "operator"}}), ErrorCode::kFailedPrecondition, "-");
+  API_ASSERT_ERROR(registry_->Update(admin_, Kind::kUser, "root", {{"role", "operator"}}),
+                   ErrorCode::kFailedPrecondition, "-");
 
-  API_ASSERT_OK(registry_->Create(admin_, Kind::kUser, {{"id", "root2"}, {"username", "root2"}, {"role", "admin"}}));
+  API_ASSERT_OK(registry_->Create(admin_, Kind::kUser,
+                                  {{"id", "root2"}, {"username", "root2"}, {"role", "admin"}}));
   store::TokenRecord t{"hash1", "root", "session", clock_.NowMs(), clock_.NowMs() + 1000, ""};
   API_ASSERT_OK(store_->PutToken(t));
   API_ASSERT_OK(registry_->Update(admin_, Kind::kUser, "root", {{"display_name", "Root"}}));
@@ -345,10 +404,12 @@ TEST_F(RegistryServiceTest, UsersPasswordsAndAdminsAreProtected) {
   EXPECT_TRUE(VerifyPassword(after.fields["password"].get<std::string>(), "new password!"));
 
   API_ASSERT_OK(store_->PutToken(t));
-  API_ASSERT_OK(registry_->Update(admin_, Kind::kUser, "root", {{"role", "operator"}}));  // root2 remains
+  API_ASSERT_OK(
+      registry_->Update(admin_, Kind::kUser, "root", {{"role", "operator"}}));  // root2 remains
   API_ASSERT_OK(registry_->Update(admin_, Kind::kUser, "root", {{"disabled", true}}));
   API_ASSERT_ERROR(store_->GetToken("hash1"), ErrorCode::kNotFound, "-");
-  API_ASSERT_ERROR(registry_->Delete(admin_, Kind::kUser, "root2"), ErrorCode::kFailedPrecondition, "-");
+  API_ASSERT_ERROR(registry_->Delete(admin_, Kind::kUser, "root2"), ErrorCode::kFailedPrecondition,
+                   "-");
   API_ASSERT_OK(registry_->Delete(admin_, Kind::kUser, "root"));
 }
 
@@ -359,15 +420,17 @@ TEST_F(RegistryServiceTest, DeleteRefusesReferencedRecords) {
 }
 
 TEST_F(RegistryServiceTest, BatchCreateIsAllOrNothingAndNamesTheRow) {
-  std::vector<Json> rows = {{{"id", "d9"}, {"name", "D9"}, {"level", "district"}},
-                            {{"id", "s9"}, {"name", "S9"}, {"level", "street"}, {"parent_id", "d9"}}};
+  std::vector<Json> rows = {
+      {{"id", "d9"}, {"name", "D9"}, {"level", "district"}},
+      {{"id", "s9"}, {"name", "S9"}, {"level", "street"}, {"parent_id", "d9"}}};
   API_ASSERT_OK_AND_ASSIGN(Json out, registry_->CreateBatch(admin_, Kind::kRegion, rows));
   EXPECT_EQ(out["created"], 2);
   API_ASSERT_OK(registry_->Get(admin_, Kind::kRegion, "s9"));
 
   std::vector<Json> bad = {{{"id", "pp1"}, {"compound_id", "A"}, {"name", "ok"}},
                            {{"id", "pp2"}, {"compound_id", "A"}, {"name", "bad"}, {"phone", "12"}}};
-  API_ASSERT_ERROR(registry_->CreateBatch(admin_, Kind::kPerson, bad), ErrorCode::kInvalidArgument, "rows[1].phone");
+  API_ASSERT_ERROR(registry_->CreateBatch(admin_, Kind::kPerson, bad), ErrorCode::kInvalidArgument,
+                   "rows[1].phone");
   API_ASSERT_ERROR(store_->GetRecord(Kind::kPerson, "pp1"), ErrorCode::kNotFound, "-");
 
   std::vector<Json> devices = {{{"id", "dv1"}, {"compound_id", "A"}, {"kind", "camera"}},

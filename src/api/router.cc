@@ -23,7 +23,9 @@ std::vector<std::string> SplitPath(std::string_view path) {
   return out;
 }
 
-bool IsParam(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+bool IsParam(const std::string& seg) {
+  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -49,7 +51,9 @@ ApiResponse ApiResponse::FromJson(int status, const Json& j) {
   return r;
 }
 
-ApiResponse ApiResponse::FromError(const Error& e) { return FromJson(HttpStatusFor(e.code()), ErrorBody(e)); }
+ApiResponse ApiResponse::FromError(const Error& e) {
+  return FromJson(HttpStatusFor(e.code()), ErrorBody(e));
+}
 
 const std::string& RequestContext::Param(const std::string& name) const {
   static const std::string kEmpty;
@@ -129,7 +133,8 @@ std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space)
   return out;
 }
 
-std::optional<std::vector<std::pair<std::string, std::string>>> ParseQueryString(std::string_view qs) {
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseQueryString(
+    std::string_view qs) {
   std::vector<std::pair<std::string, std::string>> out;
   size_t i = 0;
   while (i <= qs.size()) {
@@ -139,7 +144,8 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseQueryString
     if (!part.empty()) {
       size_t eq = part.find('=');
       auto key = PercentDecode(part.substr(0, eq), true);
-      auto val = PercentDecode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+      auto val = PercentDecode(
+          eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
       if (!key || !val) return std::nullopt;
       out.emplace_back(std::move(*key), std::move(*val));
     }
@@ -148,16 +154,19 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseQueryString
   return out;
 }
 
-Result<int64_t> IntParam(const ApiRequest& req, std::string_view name, int64_t def, int64_t lo, int64_t hi) {
+Result<int64_t> IntParam(const ApiRequest& req, std::string_view name, int64_t def, int64_t lo,
+                         int64_t hi) {
   auto v = req.Query(name);
   if (!v) return def;
   int64_t x = 0;
   const char* b = v->data();
   const char* e = v->data() + v->size();
   auto [ptr, ec] = std::from_chars(b, e, x);
-  if (v->empty() || ec != std::errc() || ptr != e) return InvalidArgument(std::string(name), "must be an integer");
+  if (v->empty() || ec != std::errc() || ptr != e)
+    return InvalidArgument(std::string(name), "must be an integer");
   if (x < lo || x > hi) {
-    return InvalidArgument(std::string(name), "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return InvalidArgument(std::string(name),
+                           "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   }
   return x;
 }

@@ -70,10 +70,10 @@ struct RouteDoc {
   std::string summary;
   std::string description;  // who may call it, what it does
   std::string tag;
-  bool auth = true;              // requires a bearer token
-  std::string request_schema;    // "" = no body; otherwise the components/schemas name
-  bool body_optional = false;    // an empty body is accepted (as null)
-  std::string response_schema;   // components/schemas name, or "" for a generic object
+  bool auth = true;             // requires a bearer token
+  std::string request_schema;   // "" = no body; otherwise the components/schemas name
+  bool body_optional = false;   // an empty body is accepted (as null)
+  std::string response_schema;  // components/schemas name, or "" for a generic object
   int success_status = 200;
   std::vector<QueryParamDoc> query;
   std::string response_content_type = "application/json";
@@ -112,11 +112,13 @@ class Router {
 // a decoded NUL byte.
 std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space);
 // Splits "a=1&b=x%20y" into decoded pairs; nullopt on a malformed escape.
-std::optional<std::vector<std::pair<std::string, std::string>>> ParseQueryString(std::string_view qs);
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseQueryString(
+    std::string_view qs);
 
 // Integer query parameter `name`: `def` if absent; InvalidArgument naming it if not an integer
 // or outside [lo, hi].
-Result<int64_t> IntParam(const ApiRequest& req, std::string_view name, int64_t def, int64_t lo, int64_t hi);
+Result<int64_t> IntParam(const ApiRequest& req, std::string_view name, int64_t def, int64_t lo,
+                         int64_t hi);
 // Boolean query parameter: "true"/"1" or "false"/"0".
 Result<bool> BoolParam(const ApiRequest& req, std::string_view name, bool def);
 

@@ -6,7 +6,9 @@ namespace linli::api {
 namespace {
 
 Handler Named(std::string name) {
-  return [name](RequestContext&) -> Result<ApiResponse> { return ApiResponse{200, name, "text/plain", {}}; };
+  return [name](RequestContext&) -> Result<ApiResponse> {
+    return ApiResponse{200, name, "text/plain", {}};
+  };
 }
 
 TEST(RouterTest, MatchesTemplatesAndExtractsParams) {
@@ -72,8 +74,8 @@ TEST(RouterTest, QueryStrings) {
 
 TEST(RouterTest, IntAndBoolParams) {
   ApiRequest req;
-  req.query = {{"limit", "10"}, {"bad", "1x"}, {"neg", "-5"}, {"big", "99999999999999999999"}, {"open", "true"},
-               {"limit", "20"}};
+  req.query = {{"limit", "10"},  {"bad", "1x"},  {"neg", "-5"}, {"big", "99999999999999999999"},
+               {"open", "true"}, {"limit", "20"}};
   EXPECT_EQ(IntParam(req, "limit", 50, 1, 100).value(), 20);  // last wins
   EXPECT_EQ(IntParam(req, "absent", 50, 1, 100).value(), 50);
   EXPECT_EQ(IntParam(req, "bad", 0, 0, 10).error().field(), "bad");

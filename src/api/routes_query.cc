@@ -14,15 +14,16 @@ constexpr int64_t kMaxTime = INT64_MAX;
 
 Result<void> Require(const Principal& p, Resource r) {
   if (Allowed(p.role, r, Action::kRead)) return {};
-  return Fail(ErrorCode::kPermissionDenied,
-              "role " + std::string(RoleName(p.role)) + " may not read " + std::string(ResourceName(r)));
+  return Fail(ErrorCode::kPermissionDenied, "role " + std::string(RoleName(p.role)) +
+                                                " may not read " + std::string(ResourceName(r)));
 }
 
 // A record of `kind` (device or compound) in the caller's scope, for device-data queries
 // (which some roles may run without being allowed to read the device registry).
-Result<model::Record> InScope(ApiContext& ctx, const Principal& p, model::Kind kind, const std::string& id,
-                              const std::string& field = "") {
-  auto missing = Fail(ErrorCode::kNotFound, "no such " + std::string(model::KindName(kind)) + " '" + id + "'", field);
+Result<model::Record> InScope(ApiContext& ctx, const Principal& p, model::Kind kind,
+                              const std::string& id, const std::string& field = "") {
+  auto missing = Fail(ErrorCode::kNotFound,
+                      "no such " + std::string(model::KindName(kind)) + " '" + id + "'", field);
   if (!model::ValidateId(id)) return missing;
   auto rec = ctx.deps.store->GetRecord(kind, id);
   if (!rec) {
@@ -35,7 +36,9 @@ Result<model::Record> InScope(ApiContext& ctx, const Principal& p, model::Kind k
 
 Result<std::string> StringParam(const ApiRequest& req, std::string_view name, size_t max_len) {
   std::string v = req.Query(name).value_or("");
-  if (v.size() > max_len) return InvalidArgument(std::string(name), "must be at most " + std::to_string(max_len) + " bytes");
+  if (v.size() > max_len)
+    return InvalidArgument(std::string(name),
+                           "must be at most " + std::to_string(max_len) + " bytes");
   return v;
 }
 
@@ -46,8 +49,13 @@ Json TelemetryJson(const model::TelemetryPoint& t) {
 }
 
 Json EventJson(const model::Event& e) {
-  return Json{{"id", e.id},           {"compound_id", e.compound_id}, {"device_id", e.device_id}, {"type", e.type},
-              {"ts_ms", e.ts_ms},     {"received_ms", e.received_ms}, {"data", e.data}};
+  return Json{{"id", e.id},
+              {"compound_id", e.compound_id},
+              {"device_id", e.device_id},
+              {"type", e.type},
+              {"ts_ms", e.ts_ms},
+              {"received_ms", e.received_ms},
+              {"data", e.data}};
 }
 
 Json FaultJson(const model::DeviceFault& f) {
@@ -61,10 +69,11 @@ Json FaultJson(const model::DeviceFault& f) {
 }
 
 Json OnlineJson(const std::string& compound_id, const PresenceView::Ratio& r) {
-  return Json{{"compound_id", compound_id},
-              {"total", r.total},
-              {"online", r.online},
-              {"ratio", r.total > 0 ? static_cast<double>(r.online) / static_cast<double>(r.total) : 0.0}};
+  return Json{
+      {"compound_id", compound_id},
+      {"total", r.total},
+      {"online", r.online},
+      {"ratio", r.total > 0 ? static_cast<double>(r.online) / static_cast<double>(r.total) : 0.0}};
 }
 
 Result<void> TimeRange(const ApiRequest& req, int64_t* from, int64_t* to) {
@@ -75,14 +84,16 @@ Result<void> TimeRange(const ApiRequest& req, int64_t* from, int64_t* to) {
 }
 
 const std::string kDataRoles =
-    "Roles: admin, operator, technician, grid_worker, police, integrator. A device or compound outside the "
+    "Roles: admin, operator, technician, grid_worker, police, integrator. A device or compound "
+    "outside the "
     "caller's scope is not found (404).";
 
 }  // namespace
 
 void AddQueryRoutes(Router& r, ApiContext* ctx) {
-  const std::vector<QueryParamDoc> range = {{"from", "integer", "ms since epoch, inclusive (default 0)"},
-                                            {"to", "integer", "ms since epoch, exclusive (default: no limit)"}};
+  const std::vector<QueryParamDoc> range = {
+      {"from", "integer", "ms since epoch, inclusive (default 0)"},
+      {"to", "integer", "ms since epoch, exclusive (default: no limit)"}};
   auto with = [](std::vector<QueryParamDoc> a, const std::vector<QueryParamDoc>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
@@ -91,7 +102,8 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
   r.Add("GET", "/api/v1/devices/{id}/telemetry",
         [ctx](RequestContext& rc) -> Result<ApiResponse> {
           LINLI_RETURN_IF_ERROR(Require(rc.principal, Resource::kDeviceData));
-          LINLI_ASSIGN_OR_RETURN(auto device, InScope(*ctx, rc.principal, model::Kind::kDevice, rc.Param("id")));
+          LINLI_ASSIGN_OR_RETURN(auto device,
+                                 InScope(*ctx, rc.principal, model::Kind::kDevice, rc.Param("id")));
           store::TelemetryQuery q;
           q.device_id = device.id;
           LINLI_ASSIGN_OR_RETURN(q.metric, StringParam(rc.req, "metric", 100));
@@ -101,7 +113,8 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
           LINLI_ASSIGN_OR_RETURN(auto points, ctx->deps.store->QueryTelemetry(q));
           Json items = Json::array();
           for (const auto& t : points) items.push_back(TelemetryJson(t));
-          return ApiResponse::FromJson(200, Json{{"device_id", device.id}, {"items", std::move(items)}});
+          return ApiResponse::FromJson(200,
+                                       Json{{"device_id", device.id}, {"items", std::move(items)}});
         },
         {.summary = "Telemetry of a device (oldest first)",
          .description = kDataRoles,
@@ -114,19 +127,21 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
   r.Add("GET", "/api/v1/devices/{id}/status-history",
         [ctx](RequestContext& rc) -> Result<ApiResponse> {
           LINLI_RETURN_IF_ERROR(Require(rc.principal, Resource::kDeviceData));
-          LINLI_ASSIGN_OR_RETURN(auto device, InScope(*ctx, rc.principal, model::Kind::kDevice, rc.Param("id")));
+          LINLI_ASSIGN_OR_RETURN(auto device,
+                                 InScope(*ctx, rc.principal, model::Kind::kDevice, rc.Param("id")));
           int64_t from = 0, to = 0;
           LINLI_RETURN_IF_ERROR(TimeRange(rc.req, &from, &to));
           LINLI_ASSIGN_OR_RETURN(int64_t limit, IntParam(rc.req, "limit", 100, 1, 10000));
-          LINLI_ASSIGN_OR_RETURN(auto changes,
-                                 ctx->deps.store->QueryStatusHistory(device.id, from, to, static_cast<int>(limit)));
+          LINLI_ASSIGN_OR_RETURN(auto changes, ctx->deps.store->QueryStatusHistory(
+                                                   device.id, from, to, static_cast<int>(limit)));
           Json items = Json::array();
           for (const auto& c : changes) {
             items.push_back(Json{{"status", std::string(model::PresenceName(c.status))},
                                  {"ts_ms", c.ts_ms},
                                  {"reason", c.reason}});
           }
-          return ApiResponse::FromJson(200, Json{{"device_id", device.id}, {"items", std::move(items)}});
+          return ApiResponse::FromJson(200,
+                                       Json{{"device_id", device.id}, {"items", std::move(items)}});
         },
         {.summary = "Presence changes of a device",
          .description = kDataRoles,
@@ -141,12 +156,14 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
           q.compound_ids = rc.principal.ScopeFilter();
           LINLI_ASSIGN_OR_RETURN(std::string compound, StringParam(rc.req, "compound", 64));
           if (!compound.empty()) {
-            LINLI_RETURN_IF_ERROR(InScope(*ctx, rc.principal, model::Kind::kCompound, compound, "compound"));
+            LINLI_RETURN_IF_ERROR(
+                InScope(*ctx, rc.principal, model::Kind::kCompound, compound, "compound"));
             q.compound_id = compound;
           }
           LINLI_ASSIGN_OR_RETURN(std::string device, StringParam(rc.req, "device", 64));
           if (!device.empty()) {
-            LINLI_RETURN_IF_ERROR(InScope(*ctx, rc.principal, model::Kind::kDevice, device, "device"));
+            LINLI_RETURN_IF_ERROR(
+                InScope(*ctx, rc.principal, model::Kind::kDevice, device, "device"));
             q.device_id = device;
           }
           LINLI_ASSIGN_OR_RETURN(q.type, StringParam(rc.req, "type", 100));
@@ -158,10 +175,12 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
           LINLI_ASSIGN_OR_RETURN(auto events, ctx->deps.store->QueryEvents(q));
           Json items = Json::array();
           for (const auto& e : events) items.push_back(EventJson(e));
-          return ApiResponse::FromJson(200, Json{{"items", std::move(items)}, {"limit", limit}, {"offset", offset}});
+          return ApiResponse::FromJson(
+              200, Json{{"items", std::move(items)}, {"limit", limit}, {"offset", offset}});
         },
         {.summary = "Device events (newest first)",
-         .description = kDataRoles + " \"type\" is exact or a prefix when it ends with '*' (\"door.*\").",
+         .description =
+             kDataRoles + " \"type\" is exact or a prefix when it ends with '*' (\"door.*\").",
          .tag = "device data",
          .response_schema = "EventList",
          .query = with({{"compound", "string", "compound id"},
@@ -174,10 +193,12 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
   r.Add("GET", "/api/v1/compounds/{id}/online",
         [ctx](RequestContext& rc) -> Result<ApiResponse> {
           LINLI_RETURN_IF_ERROR(Require(rc.principal, Resource::kDeviceData));
-          LINLI_ASSIGN_OR_RETURN(auto compound,
-                                 InScope(*ctx, rc.principal, model::Kind::kCompound, rc.Param("id")));
-          if (ctx->deps.presence == nullptr) return Fail(ErrorCode::kUnavailable, "presence is not available");
-          return ApiResponse::FromJson(200, OnlineJson(compound.id, ctx->deps.presence->CompoundOnline(compound.id)));
+          LINLI_ASSIGN_OR_RETURN(
+              auto compound, InScope(*ctx, rc.principal, model::Kind::kCompound, rc.Param("id")));
+          if (ctx->deps.presence == nullptr)
+            return Fail(ErrorCode::kUnavailable, "presence is not available");
+          return ApiResponse::FromJson(
+              200, OnlineJson(compound.id, ctx->deps.presence->CompoundOnline(compound.id)));
         },
         {.summary = "Online ratio of a compound's devices",
          .description = kDataRoles,
@@ -187,7 +208,8 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
   r.Add("GET", "/api/v1/stats/online",
         [ctx](RequestContext& rc) -> Result<ApiResponse> {
           LINLI_RETURN_IF_ERROR(Require(rc.principal, Resource::kDeviceData));
-          if (ctx->deps.presence == nullptr) return Fail(ErrorCode::kUnavailable, "presence is not available");
+          if (ctx->deps.presence == nullptr)
+            return Fail(ErrorCode::kUnavailable, "presence is not available");
           LINLI_ASSIGN_OR_RETURN(auto compounds, ctx->deps.store->LoadAll(model::Kind::kCompound));
           Json items = Json::array();
           PresenceView::Ratio sum;
@@ -218,12 +240,14 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
           q.compound_ids = rc.principal.ScopeFilter();
           LINLI_ASSIGN_OR_RETURN(std::string compound, StringParam(rc.req, "compound", 64));
           if (!compound.empty()) {
-            LINLI_RETURN_IF_ERROR(InScope(*ctx, rc.principal, model::Kind::kCompound, compound, "compound"));
+            LINLI_RETURN_IF_ERROR(
+                InScope(*ctx, rc.principal, model::Kind::kCompound, compound, "compound"));
             q.compound_ids = std::vector<std::string>{compound};
           }
           LINLI_ASSIGN_OR_RETURN(std::string device, StringParam(rc.req, "device", 64));
           if (!device.empty()) {
-            LINLI_RETURN_IF_ERROR(InScope(*ctx, rc.principal, model::Kind::kDevice, device, "device"));
+            LINLI_RETURN_IF_ERROR(
+                InScope(*ctx, rc.principal, model::Kind::kDevice, device, "device"));
             q.device_id = device;
           }
           LINLI_ASSIGN_OR_RETURN(q.open_only, BoolParam(rc.req, "open", false));
@@ -234,7 +258,8 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
           LINLI_ASSIGN_OR_RETURN(auto faults, ctx->deps.store->ListFaults(q));
           Json items = Json::array();
           for (const auto& f : faults) items.push_back(FaultJson(f));
-          return ApiResponse::FromJson(200, Json{{"items", std::move(items)}, {"limit", limit}, {"offset", offset}});
+          return ApiResponse::FromJson(
+              200, Json{{"items", std::move(items)}, {"limit", limit}, {"offset", offset}});
         },
         {.summary = "Device faults",
          .description = kDataRoles,
@@ -252,8 +277,9 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
           LINLI_ASSIGN_OR_RETURN(int64_t from, IntParam(rc.req, "from", 0, 0, kMaxTime));
           LINLI_ASSIGN_OR_RETURN(int64_t limit, IntParam(rc.req, "limit", 100, 1, 1000));
           LINLI_ASSIGN_OR_RETURN(int64_t offset, IntParam(rc.req, "offset", 0, 0, 1'000'000'000));
-          LINLI_ASSIGN_OR_RETURN(auto letters, ctx->deps.store->ListDeadLetters(from, static_cast<int>(limit),
-                                                                                 static_cast<int>(offset)));
+          LINLI_ASSIGN_OR_RETURN(auto letters,
+                                 ctx->deps.store->ListDeadLetters(from, static_cast<int>(limit),
+                                                                  static_cast<int>(offset)));
           LINLI_ASSIGN_OR_RETURN(int64_t total, ctx->deps.store->CountDeadLetters());
           Json items = Json::array();
           for (const auto& d : letters) {
@@ -266,8 +292,10 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
                                  {"payload", d.payload},
                                  {"payload_size", d.payload_size}});
           }
-          return ApiResponse::FromJson(
-              200, Json{{"items", std::move(items)}, {"total", total}, {"limit", limit}, {"offset", offset}});
+          return ApiResponse::FromJson(200, Json{{"items", std::move(items)},
+                                                 {"total", total},
+                                                 {"limit", limit},
+                                                 {"offset", offset}});
         },
         {.summary = "Inputs that could not be processed",
          .description = "Admin only. Payloads are returned as text (invalid UTF-8 replaced).",
@@ -302,17 +330,19 @@ void AddQueryRoutes(Router& r, ApiContext* ctx) {
                                  {"remote", e.remote},
                                  {"detail", e.detail}});
           }
-          return ApiResponse::FromJson(200, Json{{"items", std::move(items)}, {"limit", limit}, {"offset", offset}});
+          return ApiResponse::FromJson(
+              200, Json{{"items", std::move(items)}, {"limit", limit}, {"offset", offset}});
         },
         {.summary = "The audit log",
          .description = "Admin only (a scoped admin sees the entries of their compounds).",
          .tag = "admin",
          .response_schema = "AuditList",
-         .query = with({{"actor", "string", "username"},
-                        {"action", "string", "login, login_failed, create, update, delete, denied, ..."},
-                        {"limit", "integer", "1..1000, default 100"},
-                        {"offset", "integer", ">= 0"}},
-                       range)});
+         .query =
+             with({{"actor", "string", "username"},
+                   {"action", "string", "login, login_failed, create, update, delete, denied, ..."},
+                   {"limit", "integer", "1..1000, default 100"},
+                   {"offset", "integer", ">= 0"}},
+                  range)});
 }
 
 }  // namespace linli::api

@@ -8,7 +8,8 @@ namespace {
 std::string WhoMayWrite(model::Kind kind) {
   std::string roles;
   for (Role role : kAllRoles) {
-    if (Allowed(role, ResourceOf(kind), Action::kCreate)) roles += (roles.empty() ? "" : ", ") + std::string(RoleName(role));
+    if (Allowed(role, ResourceOf(kind), Action::kCreate))
+      roles += (roles.empty() ? "" : ", ") + std::string(RoleName(role));
   }
   return roles;
 }
@@ -30,8 +31,10 @@ std::string PiiNote(model::Kind kind) {
   }
   if (fields.empty()) return "";
   return " Personal data (" + fields +
-         ") is encrypted at rest; id numbers are shown in full to admin, police and grid_worker, phone "
-         "numbers also to operator, masked to everyone else; filters on these fields match exactly.";
+         ") is encrypted at rest; id numbers are shown in full to admin, police and grid_worker, "
+         "phone "
+         "numbers also to operator, masked to everyone else; filters on these fields match "
+         "exactly.";
 }
 
 }  // namespace
@@ -56,14 +59,16 @@ void AddRegistryRoutes(Router& r, ApiContext* ctx) {
       if (f.filterable && !f.write_only) list_params.push_back({f.name, "string", "exact match"});
     }
 
-    std::string create_note = write_roles + scope_note + PiiNote(kind) +
-                              " The client may give \"id\"; otherwise a UUID is generated. References "
-                              "to other records must exist, be in scope and belong to the same compound "
-                              "(400 naming the field).";
+    std::string create_note =
+        write_roles + scope_note + PiiNote(kind) +
+        " The client may give \"id\"; otherwise a UUID is generated. References "
+        "to other records must exist, be in scope and belong to the same compound "
+        "(400 naming the field).";
     if (kind == model::Kind::kDevice) {
-      create_note += " When an MQTT broker is configured the answer carries \"mqtt\" {client_id, username, "
-                     "password, topic_prefix}; the password is shown only this once. 503 if the broker "
-                     "refuses (nothing is created).";
+      create_note +=
+          " When an MQTT broker is configured the answer carries \"mqtt\" {client_id, username, "
+          "password, topic_prefix}; the password is shown only this once. 503 if the broker "
+          "refuses (nothing is created).";
     }
     if (kind == model::Kind::kUser) {
       create_note += " \"password\" is write-only (Argon2id hash stored).";
@@ -108,7 +113,8 @@ void AddRegistryRoutes(Router& r, ApiContext* ctx) {
 
     r.Add("GET", base + "/{id}",
           [ctx, kind](RequestContext& rc) -> Result<ApiResponse> {
-            LINLI_ASSIGN_OR_RETURN(Json out, ctx->registry->Get(rc.principal, kind, rc.Param("id")));
+            LINLI_ASSIGN_OR_RETURN(Json out,
+                                   ctx->registry->Get(rc.principal, kind, rc.Param("id")));
             return ApiResponse::FromJson(200, out);
           },
           {.summary = "Get a " + spec.name,
@@ -118,58 +124,66 @@ void AddRegistryRoutes(Router& r, ApiContext* ctx) {
 
     r.Add("PATCH", base + "/{id}",
           [ctx, kind](RequestContext& rc) -> Result<ApiResponse> {
-            LINLI_ASSIGN_OR_RETURN(Json out, ctx->registry->Update(rc.principal, kind, rc.Param("id"), rc.body));
+            LINLI_ASSIGN_OR_RETURN(
+                Json out, ctx->registry->Update(rc.principal, kind, rc.Param("id"), rc.body));
             return ApiResponse::FromJson(200, out);
           },
           {.summary = "Change fields of a " + spec.name,
-           .description = write_roles + scope_note +
-                          " Only the given fields change; null clears an optional field; immutable fields "
-                          "cannot be changed." +
-                          (kind == model::Kind::kUser
-                               ? std::string(" Disabling a user or changing their password revokes their "
-                                             "tokens; nobody can disable themselves and the last enabled "
-                                             "admin cannot be disabled or demoted (409).")
-                               : std::string()),
+           .description =
+               write_roles + scope_note +
+               " Only the given fields change; null clears an optional field; immutable fields "
+               "cannot be changed." +
+               (kind == model::Kind::kUser
+                    ? std::string(" Disabling a user or changing their password revokes their "
+                                  "tokens; nobody can disable themselves and the last enabled "
+                                  "admin cannot be disabled or demoted (409).")
+                    : std::string()),
            .tag = spec.collection,
            .request_schema = schema + "_patch",
            .response_schema = schema});
 
-    r.Add("DELETE", base + "/{id}",
-          [ctx, kind](RequestContext& rc) -> Result<ApiResponse> {
-            LINLI_RETURN_IF_ERROR(ctx->registry->Delete(rc.principal, kind, rc.Param("id")));
-            return ApiResponse{204, "", "application/json", {}};
-          },
-          {.summary = "Delete a " + spec.name,
-           .description = write_roles + scope_note + " 409 while other records reference it." +
-                          (kind == model::Kind::kUser
-                               ? std::string(" You cannot delete yourself or the last enabled admin.")
-                               : std::string()) +
-                          (kind == model::Kind::kDevice ? std::string(" Also removes the device's MQTT account.")
-                                                        : std::string()),
-           .tag = spec.collection,
-           .success_status = 204});
+    r.Add(
+        "DELETE", base + "/{id}",
+        [ctx, kind](RequestContext& rc) -> Result<ApiResponse> {
+          LINLI_RETURN_IF_ERROR(ctx->registry->Delete(rc.principal, kind, rc.Param("id")));
+          return ApiResponse{204, "", "application/json", {}};
+        },
+        {.summary = "Delete a " + spec.name,
+         .description =
+             write_roles + scope_note + " 409 while other records reference it." +
+             (kind == model::Kind::kUser
+                  ? std::string(" You cannot delete yourself or the last enabled admin.")
+                  : std::string()) +
+             (kind == model::Kind::kDevice ? std::string(" Also removes the device's MQTT account.")
+                                           : std::string()),
+         .tag = spec.collection,
+         .success_status = 204});
   }
 
   r.Add("POST", "/api/v1/devices/{id}/credentials",
         [ctx](RequestContext& rc) -> Result<ApiResponse> {
-          LINLI_ASSIGN_OR_RETURN(Json out, ctx->registry->RotateDeviceCredentials(rc.principal, rc.Param("id")));
+          LINLI_ASSIGN_OR_RETURN(
+              Json out, ctx->registry->RotateDeviceCredentials(rc.principal, rc.Param("id")));
           return ApiResponse::FromJson(200, out);
         },
         {.summary = "Rotate a device's MQTT password",
-         .description = "Roles: admin, operator, integrator. Answers the new password once. 409 if no broker "
-                        "is configured, 503 if the broker does not answer.",
+         .description =
+             "Roles: admin, operator, integrator. Answers the new password once. 409 if no broker "
+             "is configured, 503 if the broker does not answer.",
          .tag = "devices",
          .response_schema = "DeviceCredentials"});
 
   r.Add("POST", "/api/v1/users/{id}/api-keys",
         [ctx](RequestContext& rc) -> Result<ApiResponse> {
-          LINLI_ASSIGN_OR_RETURN(Json out, ctx->auth->CreateApiKey(rc.principal, rc.Param("id"), rc.body));
+          LINLI_ASSIGN_OR_RETURN(Json out,
+                                 ctx->auth->CreateApiKey(rc.principal, rc.Param("id"), rc.body));
           return ApiResponse::FromJson(201, out);
         },
         {.summary = "Create an API key for a user",
-         .description = "Admin only. The key is shown only in this answer and stored hashed; it does not "
-                        "expire and is used as 'Authorization: Bearer <key>'. It is revoked when the user "
-                        "is disabled or deleted.",
+         .description =
+             "Admin only. The key is shown only in this answer and stored hashed; it does not "
+             "expire and is used as 'Authorization: Bearer <key>'. It is revoked when the user "
+             "is disabled or deleted.",
          .tag = "users",
          .request_schema = "ApiKeyRequest",
          .body_optional = true,

@@ -14,8 +14,9 @@ namespace linli::api {
 void AddSystemRoutes(Router& r, ApiContext* ctx) {
   r.Add("GET", "/api/v1/health",
         [ctx](RequestContext&) -> Result<ApiResponse> {
-          return ApiResponse::FromJson(
-              200, Json{{"status", "ok"}, {"version", LINLI_VERSION}, {"time_ms", ctx->deps.clock->NowMs()}});
+          return ApiResponse::FromJson(200, Json{{"status", "ok"},
+                                                 {"version", LINLI_VERSION},
+                                                 {"time_ms", ctx->deps.clock->NowMs()}});
         },
         {.summary = "Liveness and version",
          .description = "No authentication. Answers {status, version, time_ms}.",
@@ -25,7 +26,8 @@ void AddSystemRoutes(Router& r, ApiContext* ctx) {
 
   r.Add("GET", "/api/v1/openapi.json",
         [ctx](RequestContext&) -> Result<ApiResponse> {
-          if (ctx->options.openapi_path.empty()) return Fail(ErrorCode::kNotFound, "no OpenAPI document configured");
+          if (ctx->options.openapi_path.empty())
+            return Fail(ErrorCode::kNotFound, "no OpenAPI document configured");
           std::ifstream in(ctx->options.openapi_path, std::ios::binary);
           if (!in) return Fail(ErrorCode::kNotFound, "OpenAPI document not found");
           std::stringstream ss;
@@ -48,13 +50,15 @@ void AddSystemRoutes(Router& r, ApiContext* ctx) {
               return InvalidArgument(it.key(), "is not a field of a login request");
             }
           }
-          LINLI_ASSIGN_OR_RETURN(Json out, ctx->auth->Login(username, password, rc.req.remote, &rc.retry_after_ms));
+          LINLI_ASSIGN_OR_RETURN(
+              Json out, ctx->auth->Login(username, password, rc.req.remote, &rc.retry_after_ms));
           return ApiResponse::FromJson(200, out);
         },
         {.summary = "Log in with username and password",
-         .description = "Returns an opaque session token (send it as 'Authorization: Bearer <token>') valid "
-                        "for the configured session TTL. Failures are counted per username and per client "
-                        "address; after too many within the window the answer is 429 with Retry-After.",
+         .description =
+             "Returns an opaque session token (send it as 'Authorization: Bearer <token>') valid "
+             "for the configured session TTL. Failures are counted per username and per client "
+             "address; after too many within the window the answer is 429 with Retry-After.",
          .tag = "auth",
          .auth = false,
          .request_schema = "LoginRequest",
@@ -95,24 +99,26 @@ void AddSystemRoutes(Router& r, ApiContext* ctx) {
          .tag = "system",
          .response_content_type = "text/plain"});
 
-  r.Add("GET", "/api/v1/feed",
-        [](RequestContext&) -> Result<ApiResponse> {
-          // Reached only when the request is neither a WebSocket upgrade nor asks for SSE.
-          return ApiResponse::FromJson(
-              406, Json{{"error",
-                         {{"code", "not_acceptable"},
-                          {"message", "use a WebSocket upgrade or 'Accept: text/event-stream'"}}}});
-        },
-        {.summary = "Live feed (WebSocket or server-sent events)",
-         .description =
-             "Upgrade to a WebSocket, or send 'Accept: text/event-stream' for server-sent events. "
-             "Authenticate with the Authorization header or ?token= (browsers cannot set headers on "
-             "WebSockets). Each message is a JSON object {type, compound_id, ts_ms, data} for a "
-             "compound in the caller's scope. Roles: admin, operator, technician, grid_worker, police, "
-             "integrator; residents are refused (403). A slow client loses the oldest messages.",
-         .tag = "feed",
-         .response_schema = "FeedItem",
-         .query = {{"token", "string", "bearer token, for clients that cannot set headers"}}});
+  r.Add(
+      "GET", "/api/v1/feed",
+      [](RequestContext&) -> Result<ApiResponse> {
+        // Reached only when the request is neither a WebSocket upgrade nor asks for SSE.
+        return ApiResponse::FromJson(
+            406, Json{{"error",
+                       {{"code", "not_acceptable"},
+                        {"message", "use a WebSocket upgrade or 'Accept: text/event-stream'"}}}});
+      },
+      {.summary = "Live feed (WebSocket or server-sent events)",
+       .description =
+           "Upgrade to a WebSocket, or send 'Accept: text/event-stream' for server-sent events. "
+           "Authenticate with the Authorization header or ?token= (browsers cannot set headers on "
+           "WebSockets). Each message is a JSON object {type, compound_id, ts_ms, data} for a "
+           "compound in the caller's scope. Roles: admin, operator, technician, grid_worker, "
+           "police, "
+           "integrator; residents are refused (403). A slow client loses the oldest messages.",
+       .tag = "feed",
+       .response_schema = "FeedItem",
+       .query = {{"token", "string", "bearer token, for clients that cannot set headers"}}});
 }
 
 }  // namespace linli::api

@@ -47,7 +47,8 @@ Result<std::shared_ptr<const ScopeResolver::Topology>> ScopeResolver::Current() 
   return topology_;
 }
 
-std::set<std::string> ScopeResolver::Subtree(const Topology& t, const std::set<std::string>& roots) {
+std::set<std::string> ScopeResolver::Subtree(const Topology& t,
+                                             const std::set<std::string>& roots) {
   std::set<std::string> seen;
   std::deque<std::string> todo(roots.begin(), roots.end());
   while (!todo.empty()) {
@@ -119,7 +120,8 @@ Result<void> ScopeResolver::Resolve(const model::Record& user, Principal* p) {
   p->regions = Subtree(*t, roots);
   for (const auto& r : p->regions) {
     auto c = t->compounds_by_community.find(r);
-    if (c != t->compounds_by_community.end()) p->compounds.insert(c->second.begin(), c->second.end());
+    if (c != t->compounds_by_community.end())
+      p->compounds.insert(c->second.begin(), c->second.end());
   }
   return {};
 }

@@ -27,8 +27,8 @@ namespace linli::api {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;  // 0 = ephemeral (Start() returns the real one)
-  int threads = 2;  // I/O threads; as many worker threads run the handlers
+  int port = 8080;           // 0 = ephemeral (Start() returns the real one)
+  int threads = 2;           // I/O threads; as many worker threads run the handlers
   std::string web_root;      // static files served at / (index.html), may be empty
   std::string openapi_path;  // served at GET /api/v1/openapi.json (empty: 404)
   int64_t session_ttl_ms = 12LL * 3600 * 1000;
@@ -36,10 +36,10 @@ struct ServerOptions {
   int login_max_failures = 5;
   int64_t login_window_ms = 15LL * 60 * 1000;
   // Additions beyond the brief:
-  int64_t read_timeout_ms = 30'000;      // a request must arrive completely within this
-  int64_t shutdown_grace_ms = 5'000;     // Stop() waits this long for in-flight requests
-  size_t feed_queue_capacity = 1000;     // per live-feed subscriber; oldest dropped beyond
-  bool password_hash_interactive = true; // Argon2id INTERACTIVE (false: MIN, for tests only)
+  int64_t read_timeout_ms = 30'000;       // a request must arrive completely within this
+  int64_t shutdown_grace_ms = 5'000;      // Stop() waits this long for in-flight requests
+  size_t feed_queue_capacity = 1000;      // per live-feed subscriber; oldest dropped beyond
+  bool password_hash_interactive = true;  // Argon2id INTERACTIVE (false: MIN, for tests only)
 };
 
 class Server {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "api/api_test_util.h"
@@ -46,12 +47,21 @@ class ServerTest : public testing::RegistryFixture {
     client_ = std::make_unique<HttpClient>(port_);
 
     // People and devices in both compounds.
-    MustCreate(Kind::kPerson, {{"id", "pA"}, {"compound_id", "A"}, {"name", "张三"}, {"room_id", "A-r1"},
-                               {"id_number", IdNumber("19900307", 11)}, {"phone", "13800138000"}});
-    MustCreate(Kind::kPerson, {{"id", "pA2"}, {"compound_id", "A"}, {"name", "李四"}, {"room_id", "A-r2"}});
-    MustCreate(Kind::kPerson, {{"id", "pB"}, {"compound_id", "B"}, {"name", "王五"}, {"room_id", "B-r1"},
+    MustCreate(Kind::kPerson, {{"id", "pA"},
+                               {"compound_id", "A"},
+                               {"name", "张三"},
+                               {"room_id", "A-r1"},
+                               {"id_number", IdNumber("19900307", 11)},
+                               {"phone", "13800138000"}});
+    MustCreate(Kind::kPerson,
+               {{"id", "pA2"}, {"compound_id", "A"}, {"name", "李四"}, {"room_id", "A-r2"}});
+    MustCreate(Kind::kPerson, {{"id", "pB"},
+                               {"compound_id", "B"},
+                               {"name", "王五"},
+                               {"room_id", "B-r1"},
                                {"id_number", IdNumber("19800101", 22)}});
-    MustCreate(Kind::kVehicle, {{"id", "vB"}, {"compound_id", "B"}, {"plate", "京B12345"}, {"owner_id", "pB"}});
+    MustCreate(Kind::kVehicle,
+               {{"id", "vB"}, {"compound_id", "B"}, {"plate", "京B12345"}, {"owner_id", "pB"}});
     MustCreate(Kind::kOrganisation, {{"id", "oB"}, {"compound_id", "B"}, {"name", "Shop"}});
     MustCreate(Kind::kDevice, {{"id", "devA"}, {"compound_id", "A"}, {"kind", "gas_sensor"}});
     MustCreate(Kind::kDevice, {{"id", "devB"}, {"compound_id", "B"}, {"kind", "gas_sensor"}});
@@ -59,7 +69,10 @@ class ServerTest : public testing::RegistryFixture {
     // One user per role, scoped to compound A (the resident lives in A-r1).
     for (Role role : kAllRoles) {
       std::string name(RoleName(role));
-      Json user = {{"id", "u-" + name}, {"username", name}, {"role", name}, {"password", "password-" + name}};
+      Json user = {{"id", "u-" + name},
+                   {"username", name},
+                   {"role", name},
+                   {"password", "password-" + name}};
       if (role == Role::kResident) {
         user["person_id"] = "pA";
       } else {
@@ -68,7 +81,9 @@ class ServerTest : public testing::RegistryFixture {
       MustCreate(Kind::kUser, user);
       tokens_[role] = LoginToken(name, "password-" + name);
     }
-    MustCreate(Kind::kUser, {{"id", "u-root"}, {"username", "root"}, {"role", "admin"}, {"password", "password-root"}});
+    MustCreate(
+        Kind::kUser,
+        {{"id", "u-root"}, {"username", "root"}, {"role", "admin"}, {"password", "password-root"}});
     root_ = LoginToken("root", "password-root");
   }
 
@@ -77,7 +92,8 @@ class ServerTest : public testing::RegistryFixture {
   }
 
   std::string LoginToken(const std::string& user, const std::string& password) {
-    HttpResult r = client_->Post("/api/v1/auth/login", {{"username", user}, {"password", password}});
+    HttpResult r =
+        client_->Post("/api/v1/auth/login", {{"username", user}, {"password", password}});
     EXPECT_EQ(r.status, 200) << r.body;
     return r.json.value("token", "");
   }
@@ -101,10 +117,12 @@ TEST_F(ServerTest, HealthNeedsNoAuth) {
 }
 
 TEST_F(ServerTest, LoginMeLogout) {
-  HttpResult bad = client_->Post("/api/v1/auth/login", {{"username", "operator"}, {"password", "wrong-password"}});
+  HttpResult bad = client_->Post("/api/v1/auth/login",
+                                 {{"username", "operator"}, {"password", "wrong-password"}});
   EXPECT_EQ(bad.status, 401);
   EXPECT_EQ(bad.json["error"]["code"], "unauthenticated");
-  EXPECT_EQ(client_->Post("/api/v1/auth/login", {{"username", "operator"}}).json["error"]["field"], "password");
+  EXPECT_EQ(client_->Post("/api/v1/auth/login", {{"username", "operator"}}).json["error"]["field"],
+            "password");
 
   const std::string token = LoginToken("police", "password-police");
   HttpResult me = client_->Get("/api/v1/auth/me", token);
@@ -117,22 +135,29 @@ TEST_F(ServerTest, LoginMeLogout) {
   EXPECT_EQ(after.Header("www-authenticate"), "Bearer");
   EXPECT_EQ(client_->Get("/api/v1/auth/me").status, 401);
   EXPECT_EQ(client_->Get("/api/v1/auth/me", "not-a-token").status, 401);
-  EXPECT_EQ(client_->Request("GET", "/api/v1/auth/me", "", "", {{"Authorization", "Basic abc"}}).status, 401);
+  EXPECT_EQ(
+      client_->Request("GET", "/api/v1/auth/me", "", "", {{"Authorization", "Basic abc"}}).status,
+      401);
 }
 
 TEST_F(ServerTest, LoginIsRateLimited) {
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(client_->Post("/api/v1/auth/login", {{"username", "technician"}, {"password", "wrong-one"}}).status, 401);
+    EXPECT_EQ(
+        client_->Post("/api/v1/auth/login", {{"username", "technician"}, {"password", "wrong-one"}})
+            .status,
+        401);
   }
-  HttpResult r = client_->Post("/api/v1/auth/login", {{"username", "technician"}, {"password", "password-technician"}});
+  HttpResult r = client_->Post("/api/v1/auth/login",
+                               {{"username", "technician"}, {"password", "password-technician"}});
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.Header("retry-after"), "900");  // default window: 15 min
 }
 
 TEST_F(ServerTest, CrudRoundTrip) {
   const std::string& op = tokens_[Role::kOperator];
-  HttpResult created = client_->Post("/api/v1/persons",
-                                     {{"compound_id", "A"}, {"name", "赵六"}, {"phone", "13900139000"}, {"room_id", "A-r2"}}, op);
+  HttpResult created = client_->Post(
+      "/api/v1/persons",
+      {{"compound_id", "A"}, {"name", "赵六"}, {"phone", "13900139000"}, {"room_id", "A-r2"}}, op);
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string id = created.json["id"];
   EXPECT_EQ(created.json["compound_id"], "A");
@@ -163,14 +188,21 @@ TEST_F(ServerTest, ClientErrors) {
   HttpResult invalid = client_->Request("POST", "/api/v1/buildings", "{not json", admin);
   EXPECT_EQ(invalid.status, 400);
   EXPECT_EQ(invalid.json["error"]["code"], "invalid_argument");
-  HttpResult field = client_->Post("/api/v1/persons", {{"compound_id", "A"}, {"name", "x"}, {"id_number", "123"}}, admin);
+  HttpResult field = client_->Post(
+      "/api/v1/persons", {{"compound_id", "A"}, {"name", "x"}, {"id_number", "123"}}, admin);
   EXPECT_EQ(field.status, 400);
   EXPECT_EQ(field.json["error"]["field"], "id_number");
-  EXPECT_EQ(client_->Request("POST", "/api/v1/buildings", R"({"compound_id":"A","name":"9"})", admin, {}, "text/plain").status, 415);
+  EXPECT_EQ(client_
+                ->Request("POST", "/api/v1/buildings", R"({"compound_id":"A","name":"9"})", admin,
+                          {}, "text/plain")
+                .status,
+            415);
   EXPECT_EQ(client_->Request("POST", "/api/v1/buildings", "", admin).status, 400);
-  HttpResult big = client_->Request("POST", "/api/v1/buildings", std::string(9000, ' ') + "{}", admin);
+  HttpResult big =
+      client_->Request("POST", "/api/v1/buildings", std::string(9000, ' ') + "{}", admin);
   EXPECT_EQ(big.status, 413);
-  HttpResult dup = client_->Post("/api/v1/buildings", {{"id", "A-b1"}, {"compound_id", "A"}, {"name", "x"}}, admin);
+  HttpResult dup = client_->Post("/api/v1/buildings",
+                                 {{"id", "A-b1"}, {"compound_id", "A"}, {"name", "x"}}, admin);
   EXPECT_EQ(dup.status, 409) << dup.body;
   HttpResult method = client_->Request("PUT", "/api/v1/buildings/A-b1", "{}", admin);
   EXPECT_EQ(method.status, 405);
@@ -187,36 +219,99 @@ TEST_F(ServerTest, ClientErrors) {
 
 TEST_F(ServerTest, HostileBytesGetClearErrors) {
   EXPECT_EQ(client_->Raw("GARBAGE\r\n\r\n").status, 400);
-  EXPECT_EQ(client_->Raw("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(20000, 'a') + "\r\n\r\n").status, 431);
-  EXPECT_EQ(client_->Raw("POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n").status, 413);
+  EXPECT_EQ(client_->Raw("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(20000, 'a') + "\r\n\r\n")
+                .status,
+            431);
+  EXPECT_EQ(
+      client_
+          ->Raw("POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
+          .status,
+      413);
   EXPECT_EQ(client_->Raw("GET http://evil/ HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
-  HttpResult deep = client_->Request("POST", "/api/v1/auth/login", std::string(3000, '[') + std::string(3000, ']'));
+  HttpResult deep = client_->Request("POST", "/api/v1/auth/login",
+                                     std::string(3000, '[') + std::string(3000, ']'));
   EXPECT_EQ(deep.status, 400);
   EXPECT_EQ(client_->Get("/api/v1/health").status, 200);
 }
 
+TEST_F(ServerTest, RandomRequestsNeverKillTheServer) {
+  std::mt19937 rng(20261124);  // seeded: the same hostile inputs every run
+  auto pick = [&](std::initializer_list<const char*> xs) {
+    return std::string(*(xs.begin() + rng() % xs.size()));
+  };
+  auto junk = [&](size_t max_len) {
+    std::string s(rng() % max_len, '\0');
+    for (char& ch : s) ch = static_cast<char>(rng() % 256);
+    return s;
+  };
+  const std::string& admin = tokens_[Role::kAdmin];
+  for (int i = 0; i < 150; ++i) {
+    std::string path = pick({"/api/v1/persons", "/api/v1/devices/devA/telemetry", "/api/v1/events",
+                             "/api/v1/users", "/api/v1/auth/login", "/api/v1/buildings/A-b1",
+                             "/api/v1/feed", "/", "/metrics"});
+    if (rng() % 2)
+      path += "?" + pick({"limit", "q", "from", "phone", "type", "token"}) + std::string("=") +
+              pick({"-1", "%", "%ff%fe", "99999999999999999999999", "a%00b", "*", ""});
+    if (rng() % 4 == 0) path += "/" + pick({"..", "%2e%2e", "x%2Fy", "\u4eac"});
+    std::string body;
+    switch (rng() % 4) {
+      case 0:
+        body = junk(300);
+        break;
+      case 1:
+        body = R"({"compound_id":"A","name":)" +
+               std::string(pick({"1", "null", "[]", "\"x\"", "{}"})) + "}";
+        break;
+      case 2:
+        body = std::string(rng() % 60, '{');
+        break;
+      default:
+        break;
+    }
+    std::string method = pick({"GET", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"});
+    HttpResult r = client_->Request(method, path, body, rng() % 3 ? admin : "garbage");
+    EXPECT_TRUE(r.status == 0 || (r.status >= 200 && r.status < 600)) << method << " " << path;
+    EXPECT_NE(r.status, 500) << method << " " << path << " " << r.body;
+    if (rng() % 5 == 0) client_->Raw(junk(2000));
+  }
+  EXPECT_EQ(client_->Get("/api/v1/health").status, 200);
+  EXPECT_EQ(client_->Get("/api/v1/persons/pA", admin).status, 200);
+}
+
 TEST_F(ServerTest, EveryRoleIsRefusedAnotherCompoundsData) {
-  const std::vector<std::string> foreign = {
-      "/api/v1/compounds/B",         "/api/v1/buildings/B-b1",           "/api/v1/units/B-u1",
-      "/api/v1/rooms/B-r1",          "/api/v1/persons/pB",               "/api/v1/vehicles/vB",
-      "/api/v1/organisations/oB",    "/api/v1/devices/devB",             "/api/v1/devices/devB/telemetry",
-      "/api/v1/devices/devB/status-history", "/api/v1/events?compound=B", "/api/v1/events?device=devB",
-      "/api/v1/compounds/B/online",  "/api/v1/faults?compound=B",        "/api/v1/faults?device=devB"};
+  const std::vector<std::string> foreign = {"/api/v1/compounds/B",
+                                            "/api/v1/buildings/B-b1",
+                                            "/api/v1/units/B-u1",
+                                            "/api/v1/rooms/B-r1",
+                                            "/api/v1/persons/pB",
+                                            "/api/v1/vehicles/vB",
+                                            "/api/v1/organisations/oB",
+                                            "/api/v1/devices/devB",
+                                            "/api/v1/devices/devB/telemetry",
+                                            "/api/v1/devices/devB/status-history",
+                                            "/api/v1/events?compound=B",
+                                            "/api/v1/events?device=devB",
+                                            "/api/v1/compounds/B/online",
+                                            "/api/v1/faults?compound=B",
+                                            "/api/v1/faults?device=devB"};
   for (Role role : kAllRoles) {
     for (const auto& path : foreign) {
       HttpResult r = client_->Get(path, tokens_[role]);
-      EXPECT_TRUE(r.status == 403 || r.status == 404) << RoleName(role) << " " << path << " → " << r.status;
+      EXPECT_TRUE(r.status == 403 || r.status == 404)
+          << RoleName(role) << " " << path << " → " << r.status;
     }
     // Writes into B are refused as well.
     HttpResult w = client_->Patch("/api/v1/buildings/B-b1", {{"name", "x"}}, tokens_[role]);
     EXPECT_TRUE(w.status == 403 || w.status == 404) << RoleName(role) << " → " << w.status;
-    HttpResult c = client_->Post("/api/v1/persons", {{"compound_id", "B"}, {"name", "x"}}, tokens_[role]);
+    HttpResult c =
+        client_->Post("/api/v1/persons", {{"compound_id", "B"}, {"name", "x"}}, tokens_[role]);
     EXPECT_TRUE(c.status == 400 || c.status == 403) << RoleName(role) << " → " << c.status;
     // Lists never contain B's records.
     for (const char* coll : {"persons", "devices", "buildings", "vehicles"}) {
       HttpResult l = client_->Get(std::string("/api/v1/") + coll, tokens_[role]);
       if (l.status != 200) continue;
-      for (const auto& item : l.json["items"]) EXPECT_EQ(item["compound_id"], "A") << RoleName(role) << " " << coll;
+      for (const auto& item : l.json["items"])
+        EXPECT_EQ(item["compound_id"], "A") << RoleName(role) << " " << coll;
     }
   }
   // Roles allowed to read a kind get 404 (not 403) for B's records: existence does not leak.
@@ -229,7 +324,8 @@ TEST_F(ServerTest, EveryRoleIsRefusedAnotherCompoundsData) {
 
 TEST_F(ServerTest, ResidentHouseholdIsolation) {
   const std::string& me = tokens_[Role::kResident];
-  MustCreate(Kind::kPerson, {{"id", "pA3"}, {"compound_id", "A"}, {"name", "家人"}, {"room_id", "A-r1"}});
+  MustCreate(Kind::kPerson,
+             {{"id", "pA3"}, {"compound_id", "A"}, {"name", "家人"}, {"room_id", "A-r1"}});
   HttpResult persons = client_->Get("/api/v1/persons", me);
   ASSERT_EQ(persons.status, 200) << persons.body;
   EXPECT_EQ(persons.json["total"], 2);
@@ -253,10 +349,13 @@ TEST_F(ServerTest, PersonalDataMaskedPerRole) {
     std::string id_number, phone;
   };
   const Case cases[] = {
-      {Role::kAdmin, 200, id, "13800138000"},         {Role::kPolice, 200, id, "13800138000"},
-      {Role::kGridWorker, 200, id, "13800138000"},    {Role::kOperator, 200, masked_id, "13800138000"},
+      {Role::kAdmin, 200, id, "13800138000"},
+      {Role::kPolice, 200, id, "13800138000"},
+      {Role::kGridWorker, 200, id, "13800138000"},
+      {Role::kOperator, 200, masked_id, "13800138000"},
       {Role::kResident, 200, id, "13800138000"},  // own household
-      {Role::kTechnician, 403, "", ""},               {Role::kIntegrator, 403, "", ""},
+      {Role::kTechnician, 403, "", ""},
+      {Role::kIntegrator, 403, "", ""},
   };
   for (const Case& c : cases) {
     HttpResult r = client_->Get("/api/v1/persons/pA", tokens_[c.role]);
@@ -274,7 +373,8 @@ TEST_F(ServerTest, PersonalDataMaskedPerRole) {
 
 TEST_F(ServerTest, DevicesOverHttp) {
   const std::string& integrator = tokens_[Role::kIntegrator];
-  HttpResult d = client_->Post("/api/v1/devices", {{"id", "cam1"}, {"compound_id", "A"}, {"kind", "camera"}}, integrator);
+  HttpResult d = client_->Post(
+      "/api/v1/devices", {{"id", "cam1"}, {"compound_id", "A"}, {"kind", "camera"}}, integrator);
   ASSERT_EQ(d.status, 201) << d.body;
   EXPECT_EQ(d.json["mqtt"]["topic_prefix"], "linli/v1/A/cam1/");
   EXPECT_EQ(creds_.accounts["cam1"].password, d.json["mqtt"]["password"]);
@@ -282,9 +382,16 @@ TEST_F(ServerTest, DevicesOverHttp) {
   HttpResult rot = client_->Post("/api/v1/devices/cam1/credentials", Json::object(), integrator);
   ASSERT_EQ(rot.status, 200) << rot.body;
   EXPECT_NE(rot.json["mqtt"]["password"], d.json["mqtt"]["password"]);
-  EXPECT_EQ(client_->Post("/api/v1/devices/cam1/credentials", Json::object(), tokens_[Role::kTechnician]).status, 403);
+  EXPECT_EQ(
+      client_->Post("/api/v1/devices/cam1/credentials", Json::object(), tokens_[Role::kTechnician])
+          .status,
+      403);
   creds_.fail = true;
-  EXPECT_EQ(client_->Post("/api/v1/devices", {{"id", "cam2"}, {"compound_id", "A"}, {"kind", "camera"}}, integrator).status, 503);
+  EXPECT_EQ(client_
+                ->Post("/api/v1/devices",
+                       {{"id", "cam2"}, {"compound_id", "A"}, {"kind", "camera"}}, integrator)
+                .status,
+            503);
   creds_.fail = false;
   EXPECT_EQ(client_->Get("/api/v1/devices/cam2", integrator).status, 404);
   EXPECT_EQ(client_->Delete("/api/v1/devices/cam1", integrator).status, 204);
@@ -345,7 +452,9 @@ TEST_F(ServerTest, MetricsAreAdminOnly) {
   HttpResult m = client_->Get("/metrics", root_);
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.Header("content-type").find("text/plain"), std::string::npos);
-  EXPECT_NE(m.body.find("linli_http_requests_total{route=\"/api/v1/health\",code=\"200\"}"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("linli_http_requests_total{route=\"/api/v1/health\",code=\"200\"}"),
+            std::string::npos)
+      << m.body;
   EXPECT_NE(m.body.find("linli_http_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("linli_feed_subscribers"), std::string::npos);
   EXPECT_EQ(client_->Get("/metrics", tokens_[Role::kOperator]).status, 403);
@@ -359,7 +468,8 @@ TEST_F(ServerTest, ApiKeysWork) {
   HttpResult devs = client_->Get("/api/v1/devices", key);
   ASSERT_EQ(devs.status, 200) << devs.body;
   EXPECT_EQ(devs.json["total"], 1);  // devA only
-  EXPECT_EQ(client_->Request("POST", "/api/v1/users/u-integrator/api-keys", "", root_).status, 201);  // body optional
+  EXPECT_EQ(client_->Request("POST", "/api/v1/users/u-integrator/api-keys", "", root_).status,
+            201);  // body optional
   EXPECT_EQ(client_->Post("/api/v1/users/u-integrator/api-keys", Json::object(), key).status, 403);
   EXPECT_EQ(client_->Patch("/api/v1/users/u-integrator", {{"disabled", true}}, root_).status, 200);
   EXPECT_EQ(client_->Get("/api/v1/devices", key).status, 401);

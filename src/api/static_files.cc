@@ -72,7 +72,8 @@ std::string ContentTypeFor(std::string_view path) {
     return "application/octet-stream";
   }
   std::string ext(path.substr(dot + 1));
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   static const std::pair<const char*, const char*> kTypes[] = {
       {"html", "text/html; charset=utf-8"},
       {"htm", "text/html; charset=utf-8"},

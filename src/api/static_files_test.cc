@@ -26,7 +26,9 @@ class StaticFilesTest : public ::testing::Test {
     Write(dir_.File("outside.txt"), "secret");
     fs::create_symlink(dir_.File("outside.txt"), root_ + "/escape.txt");
   }
-  static void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+  static void Write(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+  }
 
   testing::TempDir dir_;
   std::string root_;
@@ -52,8 +54,9 @@ TEST_F(StaticFilesTest, ClientRoutesFallBackToIndex) {
 }
 
 TEST_F(StaticFilesTest, RefusesTraversalAndHiddenFiles) {
-  for (const char* p : {"/../outside.txt", "/assets/../../outside.txt", "/%2e%2e/outside.txt", "/assets/..%2F..%2Foutside.txt",
-                        "/./index.html", "/a\\..\\b", "/%00", "/%zz"}) {
+  for (const char* p :
+       {"/../outside.txt", "/assets/../../outside.txt", "/%2e%2e/outside.txt",
+        "/assets/..%2F..%2Foutside.txt", "/./index.html", "/a\\..\\b", "/%00", "/%zz"}) {
     auto f = ResolveStaticFile(root_, p);
     EXPECT_FALSE(f.has_value()) << p;
     if (!f) {
@@ -61,7 +64,8 @@ TEST_F(StaticFilesTest, RefusesTraversalAndHiddenFiles) {
     }
   }
   EXPECT_EQ(ResolveStaticFile(root_, "/.env").error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(ResolveStaticFile(root_, "/escape.txt").error().code(), ErrorCode::kNotFound);  // symlink out
+  EXPECT_EQ(ResolveStaticFile(root_, "/escape.txt").error().code(),
+            ErrorCode::kNotFound);  // symlink out
   EXPECT_EQ(ResolveStaticFile("", "/").error().code(), ErrorCode::kNotFound);
   EXPECT_FALSE(ResolveStaticFile(root_, "relative").has_value());
 }

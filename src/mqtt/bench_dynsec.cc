@@ -137,7 +137,8 @@ int Marginal(int n, int probe) {
   o.password = "pw-0";
   bool login = static_cast<bool>(linli::mqtt::testing::TestClient::Connect(o));
 
-  auto authority = std::make_unique<linli::mqtt::DynsecAuthority>((*broker)->AdminOptions(3'600'000));
+  auto authority =
+      std::make_unique<linli::mqtt::DynsecAuthority>((*broker)->AdminOptions(3'600'000));
   auto& auth = *authority;
   if (!auth.WaitReady()) return 1;
   auto e = Clock::now();
@@ -155,9 +156,8 @@ int Marginal(int n, int probe) {
       "N=%6d offline import %6.2f s, file %9ld bytes (%ld B/device), broker start %5.2f s, "
       "RSS %7ld kB, imported login %s | online: +%d devices %7.2f s (%6.1f ms/device), "
       "+1 device %6.1f ms%s\n",
-      n, Seconds(a, b), size, n ? size / n : 0, Seconds(c, d), rss, login ? "ok" : "FAILED",
-      probe, Seconds(e, f), 1000 * Seconds(e, f) / probe, 1000 * Seconds(g, h),
-      r1 ? "" : " (failed)");
+      n, Seconds(a, b), size, n ? size / n : 0, Seconds(c, d), rss, login ? "ok" : "FAILED", probe,
+      Seconds(e, f), 1000 * Seconds(e, f) / probe, 1000 * Seconds(g, h), r1 ? "" : " (failed)");
   std::fflush(stdout);
   authority.reset();
   broker->reset();

@@ -46,8 +46,8 @@ class BrokerAclTest : public ::testing::Test {
   }
   // The service account, as linlid uses it, observing all device traffic.
   std::unique_ptr<TestClient> Observer() {
-    auto o = Client("observer", broker_->Config().service_username,
-                    broker_->Config().service_password);
+    auto o =
+        Client("observer", broker_->Config().service_username, broker_->Config().service_password);
     auto c = TestClient::Connect(o);
     EXPECT_TRUE(c) << c.error().ToString();
     if (!c) return nullptr;

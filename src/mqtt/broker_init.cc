@@ -195,8 +195,7 @@ std::string RenderMosquittoConf(const BrokerPaths& p, const BrokerInitOptions& o
 void MergeForeignEntries(const Json& existing, Json* fresh) {
   std::unordered_set<std::string> ours_clients = {std::string(kAdminUsername),
                                                   std::string(kServiceUsername)};
-  std::unordered_set<std::string> ours_roles = {std::string(kAdminRole),
-                                                std::string(kServiceRole)};
+  std::unordered_set<std::string> ours_roles = {std::string(kAdminRole), std::string(kServiceRole)};
   auto copy = [&](const char* key, const char* name_key,
                   const std::unordered_set<std::string>& skip) {
     auto it = existing.find(key);
@@ -303,8 +302,9 @@ Result<void> InitBroker(const BrokerInitOptions& options) {
   LINLI_RETURN_IF_ERROR(CheckConfValue(options.bind_address, "bind_address"));
   if (fs::exists(p.broker_json) && !options.force) {
     return Fail(ErrorCode::kConflict,
-                p.broker_json + " exists: the broker is already initialised (use --force to "
-                                "regenerate; device credentials are kept)");
+                p.broker_json +
+                    " exists: the broker is already initialised (use --force to "
+                    "regenerate; device credentials are kept)");
   }
   LINLI_ASSIGN_OR_RETURN(std::string plugin, FindDynsecPlugin());
 
@@ -322,13 +322,13 @@ Result<void> InitBroker(const BrokerInitOptions& options) {
   LINLI_ASSIGN_OR_RETURN(auto admin_hash, NewDynsecPasswordHash(admin_password));
   LINLI_ASSIGN_OR_RETURN(auto service_hash, NewDynsecPasswordHash(service_password));
 
-  Json dynsec = {{"defaultACLAccess", DefaultAclAccessJson()},
-                 {"clients", Json::array({DynsecClientJson(kAdminUsername, "", admin_hash,
-                                                           kAdminRole),
-                                          DynsecClientJson(kServiceUsername, "", service_hash,
-                                                           kServiceRole)})},
-                 {"groups", Json::array()},
-                 {"roles", Json::array({AdminRoleJson(), ServiceRoleJson()})}};
+  Json dynsec = {
+      {"defaultACLAccess", DefaultAclAccessJson()},
+      {"clients",
+       Json::array({DynsecClientJson(kAdminUsername, "", admin_hash, kAdminRole),
+                    DynsecClientJson(kServiceUsername, "", service_hash, kServiceRole)})},
+      {"groups", Json::array()},
+      {"roles", Json::array({AdminRoleJson(), ServiceRoleJson()})}};
   // Keep device credentials of a previous init (--force is for changing port or bind address,
   // not for logging every device out).
   if (fs::exists(p.dynsec)) {
@@ -345,12 +345,12 @@ Result<void> InitBroker(const BrokerInitOptions& options) {
   LINLI_RETURN_IF_ERROR(
       WriteFileAtomic(p.conf, RenderMosquittoConf(p, options, plugin, EffectiveUserName()), 0644));
 
-  Json broker = {{"version", kBrokerJsonVersion},
-                 {"port", options.port},
-                 {"bind_address", options.bind_address},
-                 {"admin", {{"username", std::string(kAdminUsername)}, {"password", admin_password}}},
-                 {"service",
-                  {{"username", std::string(kServiceUsername)}, {"password", service_password}}}};
+  Json broker = {
+      {"version", kBrokerJsonVersion},
+      {"port", options.port},
+      {"bind_address", options.bind_address},
+      {"admin", {{"username", std::string(kAdminUsername)}, {"password", admin_password}}},
+      {"service", {{"username", std::string(kServiceUsername)}, {"password", service_password}}}};
   LINLI_RETURN_IF_ERROR(WriteFileAtomic(p.broker_json, broker.dump(2), 0600));
   log::Info("broker initialised", {{"dir", p.dir}, {"port", std::to_string(options.port)}});
   return {};
@@ -411,8 +411,8 @@ Result<void> ImportDevicesOffline(const std::string& data_dir,
   LINLI_ASSIGN_OR_RETURN(BrokerConfig cfg, LoadBrokerConfig(p.dir));
   std::string bind = "127.0.0.1";
   if (auto t = ReadFile(p.broker_json, 1 << 20)) {
-    if (auto j = ParseJson(*t, 8); j && j->is_object() && j->contains("bind_address") &&
-                                   (*j)["bind_address"].is_string()) {
+    if (auto j = ParseJson(*t, 8);
+        j && j->is_object() && j->contains("bind_address") && (*j)["bind_address"].is_string()) {
       bind = (*j)["bind_address"].get<std::string>();
     }
   }
@@ -424,7 +424,8 @@ Result<void> ImportDevicesOffline(const std::string& data_dir,
   }
   LINLI_ASSIGN_OR_RETURN(std::string text, ReadFile(p.dynsec, size_t{1} << 31));
   LINLI_ASSIGN_OR_RETURN(Json root, ParseJson(text, 16));
-  if (!root.is_object()) return Fail(ErrorCode::kFailedPrecondition, p.dynsec + " is not an object");
+  if (!root.is_object())
+    return Fail(ErrorCode::kFailedPrecondition, p.dynsec + " is not an object");
   for (const char* key : {"clients", "roles"}) {
     if (!root.contains(key)) root[key] = Json::array();
     if (!root[key].is_array()) {

@@ -19,11 +19,11 @@
 namespace linli::mqtt {
 
 struct BrokerPaths {
-  std::string dir;            // absolute, normalised, no trailing slash
-  std::string conf;           // DIR/mosquitto.conf
-  std::string dynsec;         // DIR/dynamic-security.json
-  std::string broker_json;    // DIR/broker.json
-  std::string persistence;    // DIR/mosquitto-data/ (with the trailing slash mosquitto wants)
+  std::string dir;          // absolute, normalised, no trailing slash
+  std::string conf;         // DIR/mosquitto.conf
+  std::string dynsec;       // DIR/dynamic-security.json
+  std::string broker_json;  // DIR/broker.json
+  std::string persistence;  // DIR/mosquitto-data/ (with the trailing slash mosquitto wants)
 };
 // Absolute paths for `data_dir` (relative dirs are resolved against the working directory).
 Result<BrokerPaths> BrokerPathsFor(const std::string& data_dir);

@@ -15,8 +15,9 @@ TEST(DynsecPasswordHash, MatchesWhatMosquittoWrites) {
   ASSERT_EQ(salt->size(), kDynsecSaltBytes);
   auto h = HashDynsecPassword("secretpw", *salt);
   ASSERT_TRUE(h) << h.error().ToString();
-  EXPECT_EQ(h->password,
-            "y2B3SHAE07eArBD48aeJfQ//r+iV9Jjq60/PfAF+SC3b+IpRNg2iNLceNTKSkkeAF6d7Eb16/zhaSNrvO3xO3A==");
+  EXPECT_EQ(
+      h->password,
+      "y2B3SHAE07eArBD48aeJfQ//r+iV9Jjq60/PfAF+SC3b+IpRNg2iNLceNTKSkkeAF6d7Eb16/zhaSNrvO3xO3A==");
   EXPECT_EQ(h->salt, "DIEpp2q/v2niRd7D");
   EXPECT_EQ(h->iterations, 101);
 }
@@ -49,8 +50,8 @@ TEST(Base64, RoundTripsAllPaddings) {
     EXPECT_EQ(*d, s);
   }
   EXPECT_EQ(Base64Encode("ab"), "YWI=");
-  EXPECT_FALSE(Base64Decode("YWI"));      // length
-  EXPECT_FALSE(Base64Decode("YW*="));     // alphabet
+  EXPECT_FALSE(Base64Decode("YWI"));   // length
+  EXPECT_FALSE(Base64Decode("YW*="));  // alphabet
 }
 
 TEST(ValidateTopicId, AcceptsOrdinaryIds) {

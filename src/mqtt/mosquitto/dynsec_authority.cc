@@ -62,8 +62,8 @@ DynsecAuthority::DynsecAuthority(BrokerAdminOptions options, DynsecTuning tuning
   } else if (opts_.port < 1 || opts_.port > 65535) {
     init_error_ = Error(ErrorCode::kInvalidArgument, "must be in 1..65535", "port");
   } else if (opts_.username.empty() || opts_.password.empty()) {
-    init_error_ = Error(ErrorCode::kInvalidArgument, "admin username and password are required",
-                        "username");
+    init_error_ =
+        Error(ErrorCode::kInvalidArgument, "admin username and password are required", "username");
   } else if (opts_.timeout_ms < 1) {
     init_error_ = Error(ErrorCode::kInvalidArgument, "must be positive", "timeout_ms");
   } else if (tuning_.max_devices_per_message < 1 || tuning_.max_message_bytes < 1024) {
@@ -224,9 +224,9 @@ void DynsecAuthority::OnDisconnect(mosquitto*, void* self_ptr, int rc) {
 void DynsecAuthority::OnMessage(mosquitto*, void* self_ptr, const mosquitto_message* msg) {
   auto* self = static_cast<DynsecAuthority*>(self_ptr);
   if (msg->payload == nullptr || msg->payloadlen <= 0) return;
-  auto parsed = ParseJson(
-      std::string_view(static_cast<const char*>(msg->payload), static_cast<size_t>(msg->payloadlen)),
-      kMaxResponseDepth);
+  auto parsed = ParseJson(std::string_view(static_cast<const char*>(msg->payload),
+                                           static_cast<size_t>(msg->payloadlen)),
+                          kMaxResponseDepth);
   if (!parsed || !parsed->is_object()) {
     log::Warn("dynsec response is not a JSON object");
     return;
@@ -247,9 +247,13 @@ void DynsecAuthority::OnMessage(mosquitto*, void* self_ptr, const mosquitto_mess
 }
 
 Result<void> DynsecAuthority::WaitReady() {
+  return WaitReadyUntil(std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(opts_.timeout_ms));
+}
+
+Result<void> DynsecAuthority::WaitReadyUntil(std::chrono::steady_clock::time_point deadline) {
   if (init_error_) return Fail(*init_error_);
   std::unique_lock<std::mutex> lock(mu_);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.timeout_ms);
   if (!cv_.wait_until(lock, deadline, [&] { return ready_; })) {
     return Fail(ErrorCode::kUnavailable,
                 "no connection to the broker's dynamic-security plugin at " + opts_.host + ":" +
@@ -262,7 +266,9 @@ Result<std::vector<Json>> DynsecAuthority::Execute(std::vector<Json> commands) {
   if (init_error_) return Fail(*init_error_);
   if (commands.empty()) return std::vector<Json>{};
   std::lock_guard<std::mutex> call_lock(call_mu_);
-  LINLI_RETURN_IF_ERROR(WaitReady());
+  // One deadline for the whole round trip (connection, publish, all responses).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.timeout_ms);
+  LINLI_RETURN_IF_ERROR(WaitReadyUntil(deadline));
 
   std::vector<std::string> ids;
   ids.reserve(commands.size());
@@ -296,9 +302,8 @@ Result<std::vector<Json>> DynsecAuthority::Execute(std::vector<Json> commands) {
   Wake();
   std::unique_lock<std::mutex> lock(mu_);
   ++messages_sent_;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.timeout_ms);
-  bool done = cv_.wait_until(lock, deadline,
-                             [&] { return outstanding_ == 0 || generation_ != gen; });
+  bool done =
+      cv_.wait_until(lock, deadline, [&] { return outstanding_ == 0 || generation_ != gen; });
   bool complete = outstanding_ == 0;
   std::vector<Json> out;
   if (complete) {
@@ -350,8 +355,8 @@ Result<void> DynsecAuthority::UpsertDevices(const std::vector<DeviceCredential>&
                                         devices.begin() + static_cast<std::ptrdiff_t>(end));
     auto t0 = std::chrono::steady_clock::now();
     LINLI_RETURN_IF_ERROR(UpsertChunk(batch, start));
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                    .count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     chunk_ = NextChunkSize(chunk, end - start, ms, tuning_);
     start = end;
   }
@@ -404,9 +409,8 @@ Result<void> DynsecAuthority::UpsertChunk(const std::vector<DeviceCredential>& d
     }
     if (d.password.empty()) {
       if (client_err == "Client not found") {
-        return InvalidArgument(at + ".password",
-                               "required: the broker has no client for device '" + d.device_id +
-                                   "'");
+        return InvalidArgument(at + ".password", "required: the broker has no client for device '" +
+                                                     d.device_id + "'");
       }
       if (!client_err.empty()) return Fail(CommandError(client_res, "modifyClient " + d.device_id));
     } else if (client_err == "Client already exists") {
@@ -440,16 +444,16 @@ Result<void> DynsecAuthority::DeleteDevice(const std::string& device_id) {
     return InvalidArgument("device_id", "is reserved for linlid");
   }
   std::string role = DeviceRoleName(device_id);
-  LINLI_ASSIGN_OR_RETURN(
-      std::vector<Json> res,
-      Execute({{{"command", "deleteClient"}, {"username", device_id}},
-               {{"command", "deleteRole"}, {"rolename", role}}}));
+  LINLI_ASSIGN_OR_RETURN(std::vector<Json> res,
+                         Execute({{{"command", "deleteClient"}, {"username", device_id}},
+                                  {{"command", "deleteRole"}, {"rolename", role}}}));
   std::string e0 = ErrorOf(res[0]);
   std::string e1 = ErrorOf(res[1]);
   if (!e0.empty() && e0 != "Client not found") {
     return Fail(CommandError(res[0], "deleteClient " + device_id));
   }
-  if (!e1.empty() && e1 != "Role not found") return Fail(CommandError(res[1], "deleteRole " + role));
+  if (!e1.empty() && e1 != "Role not found")
+    return Fail(CommandError(res[1], "deleteRole " + role));
   return {};
 }
 

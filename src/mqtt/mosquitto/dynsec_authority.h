@@ -4,10 +4,12 @@
 // It owns one libmosquitto client (the admin credentials of broker.json, a random client id so
 // that several linlid nodes can administer one broker) and its own loop thread (poll on the
 // socket and a wake-up eventfd; reconnects with back-off 0.1 s → 2 s; libmosquitto's
-// loop_start() thread gives up for good when the very first connect is refused). A call publishes {"commands":[...]} with a
-// unique "correlationData" per command and waits for the responses on
+// loop_start() thread gives up for good when the very first connect is refused). A call publishes
+// {"commands":[...]} with a unique "correlationData" per command and waits for the responses on
 // $CONTROL/dynamic-security/v1/response, matched by correlationData (other admins' responses
 // are ignored). Calls are serialised: the plugin executes commands one at a time anyway.
+// BrokerAdminOptions::timeout_ms bounds each broker round trip (one $CONTROL message); an
+// UpsertDevices of many devices makes several round trips.
 //
 // Device layout: see mqtt/dynsec_config.h (role "dev:<id>", client username = client id = id).
 // UpsertDevices sends createRole+createClient for a chunk of devices in one message, then
@@ -44,8 +46,8 @@ struct mosquitto_message;
 namespace linli::mqtt {
 
 struct DynsecTuning {
-  size_t max_devices_per_message = 250;       // createRole+createClient pairs per message
-  size_t max_message_bytes = 512 * 1024;      // below the broker's max_packet_size (1 MiB)
+  size_t max_devices_per_message = 250;   // createRole+createClient pairs per message
+  size_t max_message_bytes = 512 * 1024;  // below the broker's max_packet_size (1 MiB)
   // The broker is blocked while the plugin works through a message, and each command costs a
   // rewrite of the whole file (~25 us per stored device, measured). Chunks adapt so that one
   // message keeps the broker busy for about this long (client keepalives are 30-60 s).
@@ -90,10 +92,11 @@ class DynsecAuthority final : public CredentialAuthority {
   static void OnMessage(mosquitto* m, void* self, const mosquitto_message* msg);
 
   Result<void> UpsertChunk(const std::vector<DeviceCredential>& devices, size_t first_index);
+  Result<void> WaitReadyUntil(std::chrono::steady_clock::time_point deadline);
 
   const BrokerAdminOptions opts_;
   const DynsecTuning tuning_;
-  std::atomic<size_t> chunk_;  // adaptive devices per message
+  std::atomic<size_t> chunk_;        // adaptive devices per message
   std::optional<Error> init_error_;  // set when the options are unusable
   mosquitto* mosq_ = nullptr;
   int wake_fd_ = -1;

@@ -160,7 +160,8 @@ TEST_F(DynsecAuthorityTest, BatchesManyDevicesIntoFewMessages) {
                                     .initial_devices_per_message = 25});
   std::vector<DeviceCredential> devices;
   for (int i = 0; i < 60; ++i) {
-    devices.push_back({"dev-" + std::to_string(i), "c" + std::to_string(i % 7), "pw-" + std::to_string(i)});
+    devices.push_back(
+        {"dev-" + std::to_string(i), "c" + std::to_string(i % 7), "pw-" + std::to_string(i)});
   }
   ASSERT_TRUE(auth.WaitReady());
   int64_t before = auth.messages_sent();

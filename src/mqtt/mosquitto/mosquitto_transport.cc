@@ -38,9 +38,9 @@ MosquittoTransport::MosquittoTransport(MosquittoOptions options, MessageHandler*
       received_(metrics::Default().GetCounter("linli_mqtt_messages_received_total",
                                               "MQTT messages received by the transport",
                                               ClientLabel(opts_))),
-      commits_(metrics::Default().GetCounter(
-          "linli_mqtt_commits_total", "Successful handler commits (each releases PUBACKs)",
-          ClientLabel(opts_))),
+      commits_(metrics::Default().GetCounter("linli_mqtt_commits_total",
+                                             "Successful handler commits (each releases PUBACKs)",
+                                             ClientLabel(opts_))),
       commit_failures_(metrics::Default().GetCounter(
           "linli_mqtt_commit_failures_total",
           "Handler commits that failed (connection dropped, broker redelivers)",
@@ -145,7 +145,8 @@ void MosquittoTransport::Wake() {
 Result<void> MosquittoTransport::Publish(const std::string& topic, const std::string& payload,
                                          int qos, bool retain) {
   if (qos < 0 || qos > 2) return InvalidArgument("qos", "must be 0, 1 or 2");
-  if (topic.empty() || mosquitto_pub_topic_check2(topic.c_str(), topic.size()) != MOSQ_ERR_SUCCESS ||
+  if (topic.empty() ||
+      mosquitto_pub_topic_check2(topic.c_str(), topic.size()) != MOSQ_ERR_SUCCESS ||
       mosquitto_validate_utf8(topic.c_str(), static_cast<int>(topic.size())) != MOSQ_ERR_SUCCESS) {
     return InvalidArgument("topic", "not a valid MQTT topic name");
   }
@@ -190,10 +191,10 @@ void MosquittoTransport::TryConnect() {
   have_socket_ = true;
 }
 
-void MosquittoTransport::NoteSocketGone() {
+void MosquittoTransport::NoteSocketGone(bool expected) {
   if (connected_.exchange(false)) {
     connected_gauge_.Set(0);
-    log::Warn("mqtt connection lost", {{"client", opts_.client_id}});
+    if (!expected) log::Warn("mqtt connection lost", {{"client", opts_.client_id}});
   }
   if (reported_up_) {
     reported_up_ = false;
@@ -206,7 +207,7 @@ void MosquittoTransport::AbortSession() {
   int sock = mosquitto_socket(mosq_);
   if (sock >= 0) ::shutdown(sock, SHUT_RDWR);
   session_aborted_ = true;
-  NoteSocketGone();
+  NoteSocketGone(/*expected=*/false);
   ScheduleRetry();
 }
 
@@ -241,7 +242,7 @@ void MosquittoTransport::Run() {
     int sock = mosquitto_socket(mosq_);
     if (sock < 0 && have_socket_) {
       have_socket_ = false;
-      NoteSocketGone();
+      NoteSocketGone(/*expected=*/false);
       ScheduleRetry();
     }
     if ((sock < 0 || session_aborted_) && now >= next_attempt_) {
@@ -313,7 +314,7 @@ void MosquittoTransport::Shutdown() {
       }
     }
   }
-  NoteSocketGone();
+  NoteSocketGone(/*expected=*/true);
   log::Info("mqtt transport stopped", {{"client", opts_.client_id}});
 }
 
@@ -338,8 +339,9 @@ void MosquittoTransport::OnConnect(mosquitto* m, void* self_ptr, int rc) {
   }
   self->connected_ = true;
   self->connected_gauge_.Set(1);
-  log::Info("mqtt connected", {{"client", self->opts_.client_id},
-                               {"broker", self->opts_.host + ":" + std::to_string(self->opts_.port)}});
+  log::Info("mqtt connected",
+            {{"client", self->opts_.client_id},
+             {"broker", self->opts_.host + ":" + std::to_string(self->opts_.port)}});
   if (!self->reported_up_) {
     self->reported_up_ = true;
     self->handler_->OnConnectionChange(true);

@@ -70,7 +70,7 @@ class MosquittoTransport final : public Transport {
   void TryConnect();
   void ReadBurst(int sock);
   void AbortSession();
-  void NoteSocketGone();
+  void NoteSocketGone(bool expected);
   void ScheduleRetry();
   void Shutdown();
   void Wake();

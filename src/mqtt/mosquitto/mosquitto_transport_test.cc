@@ -143,14 +143,13 @@ TEST_F(TransportTest, ReceivesDeviceMessagesAndPublishesCommands) {
   MosquittoTransport t(Options("linlid-basic"), &h);
   StartAndSync(t, h, *dev);
   EXPECT_TRUE(t.Connected());
-  EXPECT_EQ(metrics::Default().GetGauge("linli_mqtt_connected", "", {{"client", "linlid-basic"}})
-                .Value(),
-            1);
+  EXPECT_EQ(
+      metrics::Default().GetGauge("linli_mqtt_connected", "", {{"client", "linlid-basic"}}).Value(),
+      1);
 
   ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/event", R"({"id":"e1"})"));
-  ASSERT_TRUE(h.WaitFor([&] {
-    return !h.committed_.empty() && h.committed_.back().payload == R"({"id":"e1"})";
-  }));
+  ASSERT_TRUE(h.WaitFor(
+      [&] { return !h.committed_.empty() && h.committed_.back().payload == R"({"id":"e1"})"; }));
   EXPECT_EQ(h.committed_.back().topic, "linli/v1/c1/d1/up/event");
   EXPECT_EQ(h.committed_.back().qos, 1);
   EXPECT_GE(Counter("linli_mqtt_messages_received_total", "linlid-basic"), 2);
@@ -323,8 +322,7 @@ TEST_F(TransportTest, MessagesPublishedWhileTheConsumerIsDownArriveAfterItReconn
   RecordingHandler h;
   MosquittoTransport t(Options(id), &h);
   ASSERT_TRUE(t.Start());
-  ASSERT_TRUE(h.WaitFor([&] { return h.committed_.size() >= sent.size(); }))
-      << h.committed_.size();
+  ASSERT_TRUE(h.WaitFor([&] { return h.committed_.size() >= sent.size(); })) << h.committed_.size();
   std::set<std::string> got;
   for (const auto& m : h.Committed()) got.insert(m.payload);
   EXPECT_EQ(got, sent);
@@ -469,8 +467,8 @@ TEST_F(TransportTest, ThousandQueuedMessagesArriveCompleteInBatches) {
   EXPECT_LT(h.commits_ok_, 1000);
   EXPECT_GT(h.max_batch_, 1u);
   EXPECT_LE(h.max_batch_, 300u);
-  std::cout << "1000 messages in " << h.commits_ok_ << " commits, largest batch "
-            << h.max_batch_ << "\n";
+  std::cout << "1000 messages in " << h.commits_ok_ << " commits, largest batch " << h.max_batch_
+            << "\n";
 }
 
 TEST_F(TransportTest, LiveStreamOfThousandMessagesHasNoLoss) {

@@ -202,8 +202,8 @@ Result<std::unique_ptr<BrokerProcess>> StartBroker(const std::string& dir, int p
   auto existing = LoadBrokerConfig(dir);
   if (existing) {
     if (port != 0 && port != existing->port) {
-      return InvalidArgument("port", "the broker in " + dir + " uses port " +
-                                         std::to_string(existing->port));
+      return InvalidArgument(
+          "port", "the broker in " + dir + " uses port " + std::to_string(existing->port));
     }
     b->port_ = existing->port;
     b->config_ = *existing;

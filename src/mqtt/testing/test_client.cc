@@ -37,9 +37,8 @@ Result<std::unique_ptr<TestClient>> TestClient::Connect(const Options& options) 
   int code = *c->connack_;
   lock.unlock();
   if (code != 0) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "connection refused (" + std::to_string(code) + "): " +
-                    mosquitto_connack_string(code));
+    return Fail(ErrorCode::kUnauthenticated, "connection refused (" + std::to_string(code) +
+                                                 "): " + mosquitto_connack_string(code));
   }
   return c;
 }
