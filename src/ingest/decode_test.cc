@@ -17,9 +17,15 @@ TEST(DecodeTelemetryTest, DecodesNumbersBoolsAndStrings) {
   for (const auto& p : *pts) {
     EXPECT_EQ(p.device_id, "d1");
     EXPECT_EQ(p.ts_ms, 1799999999000);
-    if (p.metric == "ch4_ppm") EXPECT_DOUBLE_EQ(std::get<double>(p.value), 12.5);
-    if (p.metric == "door_open") EXPECT_TRUE(std::get<bool>(p.value));
-    if (p.metric == "fw") EXPECT_EQ(std::get<std::string>(p.value), "1.2");
+    if (p.metric == "ch4_ppm") {
+      EXPECT_DOUBLE_EQ(std::get<double>(p.value), 12.5);
+    }
+    if (p.metric == "door_open") {
+      EXPECT_TRUE(std::get<bool>(p.value));
+    }
+    if (p.metric == "fw") {
+      EXPECT_EQ(std::get<std::string>(p.value), "1.2");
+    }
   }
 }
 

@@ -51,7 +51,9 @@ TEST(SpecTest, EveryKindHasACollectionAndParentsExist) {
       EXPECT_EQ(parent->type, FieldType::kRef) << s.name;
     }
     for (const auto& f : s.fields) {
-      if (f.type == FieldType::kRef) EXPECT_TRUE(f.ref_kind.has_value()) << s.name << "." << f.name;
+      if (f.type == FieldType::kRef) {
+        EXPECT_TRUE(f.ref_kind.has_value()) << s.name << "." << f.name;
+      }
     }
   }
   EXPECT_FALSE(KindFromCollection("nope"));
