@@ -65,7 +65,7 @@ Outgoing DeviceBehavior::Activity(int64_t now_ms, const IdSource& new_id) {
                    {{"person_id", p.id},
                     {"card_no", p.card_no},
                     {"direction", rng_.Chance(0.5) ? "in" : "out"},
-                    {"method", m < 0.6 ? "card" : (m < 0.9 ? "face" : "password")}});
+                    {"method", m < 0.6 ? "card" : (m < 0.9 ? "face" : "qr")}});
     }
     if (!have_people && rng_.Chance(0.5)) {
       // Visitors and unknown cards: the controller reports the card without a person.
@@ -102,7 +102,7 @@ Outgoing DeviceBehavior::Activity(int64_t now_ms, const IdSource& new_id) {
   }
   if (kind == "smoke_sensor") {
     if (rng_.Chance(rates_.smoke_alarm)) {
-      return Event(now_ms, new_id, "smoke.alarm", {{"smoke_density", Round(rng_.Real(0.2, 1.2), 3)}}, true);
+      return Event(now_ms, new_id, "smoke.alarm", {{"density", Round(rng_.Real(0.2, 1.2), 3)}}, true);
     }
     return Telemetry(now_ms, {{"smoke_density", Round(std::max(0.0, rng_.Normal(0.01, 0.005)), 3)},
                               {"temperature_c", Round(rng_.Normal(23, 2), 1)}});
@@ -113,7 +113,7 @@ Outgoing DeviceBehavior::Activity(int64_t now_ms, const IdSource& new_id) {
       if (!device_.room_id.empty()) data["room_id"] = device_.room_id;
       return Event(now_ms, new_id, "water.leak", std::move(data), true);
     }
-    return Telemetry(now_ms, {{"water_leak", false}, {"battery_pct", battery_pct_}});
+    return Telemetry(now_ms, {{"water_detected", false}, {"battery_pct", battery_pct_}});
   }
   if (kind == "electricity_meter") {
     const double voltage = Round(rng_.Normal(220, 3), 1);
@@ -122,7 +122,7 @@ Outgoing DeviceBehavior::Activity(int64_t now_ms, const IdSource& new_id) {
     const double power = Round(voltage * current * pf, 1);
     kwh_ = Round(kwh_ + power / 1000.0 * rng_.Real(0.05, 0.3), 2);
     return Telemetry(now_ms, {{"kwh", kwh_}, {"voltage", voltage}, {"current", current},
-                              {"power_w", power}, {"pf", pf}});
+                              {"power", power}, {"pf", pf}});
   }
   if (kind == "sos_button") {
     if (rng_.Chance(rates_.sos)) {
@@ -139,7 +139,7 @@ Outgoing DeviceBehavior::Activity(int64_t now_ms, const IdSource& new_id) {
                               {"storage_pct", Round(rng_.Real(20, 95), 1)}});
   }
   if (kind == "sound_light_alarm") {
-    return Telemetry(now_ms, {{"alarm_active", alarm_active_}});
+    return Telemetry(now_ms, {{"sounding", sounding_}});
   }
   // edge_box, environment_sensor, other.
   return Telemetry(now_ms, {{"temperature_c", Round(rng_.Normal(24, 3), 1)},
@@ -173,10 +173,26 @@ std::vector<Outgoing> DeviceBehavior::HandleCommand(std::string_view payload, in
     ack(false, "missing command name");
     return out;
   }
-  if (auto it = cmd.find("expires"); it != cmd.end() && it->is_number_integer() &&
-                                     it->get<int64_t>() > 0 && it->get<int64_t>() < now_ms) {
-    ack(false, "expired");
-    return out;
+  // docs/protocol.md: the device must not execute a command received after `expires` (ms since
+  // the epoch; 0 or absent: no expiry).
+  if (auto it = cmd.find("expires"); it != cmd.end() && !it->is_null()) {
+    if (!it->is_number()) {
+      ack(false, "invalid expires");
+      return out;
+    }
+    const double expires = it->get<double>();
+    if (expires > 0 && expires < static_cast<double>(now_ms)) {
+      ack(false, "expired");
+      return out;
+    }
+  }
+  Json args = Json::object();
+  if (auto it = cmd.find("args"); it != cmd.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      ack(false, "args must be an object");
+      return out;
+    }
+    args = *it;
   }
   Json cause = cmd.contains("cause") ? cmd["cause"] : Json(nullptr);
   const std::string& n = **name;
@@ -186,16 +202,27 @@ std::vector<Outgoing> DeviceBehavior::HandleCommand(std::string_view payload, in
     return out;
   }
   if (kind == "door_controller" && n == "unlock") {
+    int64_t duration_s = 5;
+    if (auto it = args.find("duration_s"); it != args.end()) {
+      if (!it->is_number() || it->get<double>() < 1 || it->get<double>() > 3600) {
+        ack(false, "duration_s must be a number of seconds in 1..3600");
+        return out;
+      }
+      duration_s = static_cast<int64_t>(it->get<double>());
+    }
     ack(true, "");
     door_open_ = true;
     out.push_back(Event(now_ms, new_id, "door.unlocked",
-                        {{"command_id", command_id}, {"by", "remote"}, {"cause", cause}}));
+                        {{"command_id", command_id}, {"by", "remote"}, {"duration_s", duration_s}, {"cause", cause}}));
+    out.push_back(Telemetry(now_ms, {{"door_open", true}}));
     return out;
   }
   if (kind == "sound_light_alarm" && (n == "alarm_on" || n == "alarm_off")) {
     ack(true, "");
-    alarm_active_ = n == "alarm_on";
-    out.push_back(Telemetry(now_ms, {{"alarm_active", alarm_active_}}));
+    sounding_ = n == "alarm_on";
+    out.push_back(Event(now_ms, new_id, sounding_ ? "alarm.on" : "alarm.off",
+                        {{"command_id", command_id}, {"cause", cause}}));
+    out.push_back(Telemetry(now_ms, {{"sounding", sounding_}}));
     return out;
   }
   if (kind == "barrier_gate" && (n == "raise" || n == "lower")) {
@@ -203,6 +230,7 @@ std::vector<Outgoing> DeviceBehavior::HandleCommand(std::string_view payload, in
     barrier_up_ = n == "raise";
     out.push_back(Event(now_ms, new_id, barrier_up_ ? "barrier.raised" : "barrier.lowered",
                         {{"command_id", command_id}, {"cause", cause}}));
+    out.push_back(Telemetry(now_ms, {{"barrier_up", barrier_up_}}));
     return out;
   }
   ack(false, "unsupported command \"" + n.substr(0, 64) + "\" for " + kind);

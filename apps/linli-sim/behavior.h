@@ -7,10 +7,16 @@
 //   up/ack       {"command_id", "ok", "error"}
 // Per kind: door controllers emit door.passage {person_id, card_no, direction, method} and
 // door_open; barrier gates vehicle.passage {plate, direction}; gas sensors ch4_ppm (rarely
-// gas.leak); smoke sensors smoke_density (rarely smoke.alarm); water sensors rarely water.leak;
-// meters kwh/voltage/current/power_w; SOS buttons rarely sos.pressed; everything a heartbeat.
-// Commands: door_controller unlock (→ event door.unlocked); sound_light_alarm alarm_on/alarm_off;
-// barrier_gate raise/lower (→ event barrier.raised/lowered); every kind "ping".
+// gas.leak); smoke sensors smoke_density (rarely smoke.alarm {density}); water sensors
+// water_detected (rarely water.leak); meters kwh/voltage/current/power; SOS buttons rarely
+// sos.pressed; sound-and-light alarms sounding; everything a heartbeat. Names as in the table of
+// docs/protocol.md.
+// Commands (docs/protocol.md "Commands and acknowledgements"), each answered with an ack first:
+// door_controller unlock (→ event door.unlocked {command_id, by, duration_s, cause}, telemetry
+// door_open); sound_light_alarm alarm_on/alarm_off (→ event alarm.on/alarm.off, telemetry
+// sounding); barrier_gate raise/lower (→ event barrier.raised/lowered, telemetry barrier_up);
+// every kind "ping". Refused with ok=false: expired (`expires` in the past), unknown or
+// unsupported names, malformed args.
 // Thread-safety: none; one DeviceBehavior belongs to one thread.
 #pragma once
 
@@ -82,7 +88,7 @@ class DeviceBehavior {
   double battery_pct_ = 100;
   bool door_open_ = false;
   bool barrier_up_ = false;
-  bool alarm_active_ = false;
+  bool sounding_ = false;
   int64_t passages_ = 0;
 };
 

@@ -6,6 +6,7 @@
 
 #include "common/ids.h"
 #include "common/json.h"
+#include "fleet.h"
 #include "model/registry.h"
 
 namespace linli::sim {
@@ -151,39 +152,109 @@ TEST_F(BehaviorTest, SameSeedSameTraffic) {
   EXPECT_TRUE(differs);
 }
 
+// The command payload of docs/protocol.md, as a rule or an operator sends it.
+std::string Command(const std::string& id, const std::string& name, int64_t expires,
+                    const std::string& args = "{}") {
+  return R"({"id":")" + id + R"(","ts":1000,"name":")" + name + R"(","args":)" + args +
+         R"(,"expires":)" + std::to_string(expires) + R"(,"cause":{"kind":"event","id":"ev-7"}})";
+}
+
+Json AckOf(const std::vector<Outgoing>& out) {
+  EXPECT_FALSE(out.empty());
+  if (out.empty()) return Json();
+  EXPECT_EQ(out[0].subtopic, "up/ack");
+  return *ParseJson(out[0].payload);
+}
+
 TEST_F(BehaviorTest, DoorUnlockIsAckedAndReported) {
   DeviceBehavior b(DeviceOf("door_controller"), &world_.compounds[0], 1);
   std::string error;
-  auto out = b.HandleCommand(
-      R"({"id":"c-1","ts":1,"name":"unlock","args":{},"expires":0,"cause":{"alarm_id":"a1"}})", 100, NewUuid,
-      &error);
+  auto out = b.HandleCommand(Command("c-1", "unlock", 2000, R"({"duration_s":30})"), 1500, NewUuid, &error);
   EXPECT_TRUE(error.empty()) << error;
-  ASSERT_EQ(out.size(), 2u);
-  EXPECT_EQ(out[0].subtopic, "up/ack");
-  auto ack = *ParseJson(out[0].payload);
+  ASSERT_EQ(out.size(), 3u);
+  auto ack = AckOf(out);
   EXPECT_EQ(ack["command_id"], "c-1");
   EXPECT_EQ(ack["ok"], true);
   EXPECT_TRUE(ack["error"].is_null());
+  ASSERT_EQ(out[1].subtopic, "up/event");
   auto ev = *ParseJson(out[1].payload);
   EXPECT_EQ(ev["type"], "door.unlocked");
+  EXPECT_TRUE(IsUuid(ev["id"].get<std::string>()));
+  EXPECT_EQ(ev["ts"], 1500);
   EXPECT_EQ(ev["data"]["command_id"], "c-1");
-  EXPECT_EQ(ev["data"]["cause"]["alarm_id"], "a1");
+  EXPECT_EQ(ev["data"]["duration_s"], 30);
+  EXPECT_EQ(ev["data"]["cause"]["kind"], "event");
+  EXPECT_EQ(ev["data"]["cause"]["id"], "ev-7");
+  ASSERT_EQ(out[2].subtopic, "up/telemetry");
+  EXPECT_EQ((*ParseJson(out[2].payload))["metrics"]["door_open"], true);
 }
 
-TEST_F(BehaviorTest, AlarmAndBarrierCommandsChangeState) {
+TEST_F(BehaviorTest, AlarmCommandsSoundAndSilenceIt) {
   DeviceBehavior alarm(DeviceOf("sound_light_alarm"), &world_.compounds[0], 1);
   std::string error;
-  auto on = alarm.HandleCommand(R"({"id":"x","name":"alarm_on"})", 5, NewUuid, &error);
-  ASSERT_EQ(on.size(), 2u);
-  EXPECT_EQ((*ParseJson(on[1].payload))["metrics"]["alarm_active"], true);
-  EXPECT_EQ((*ParseJson(alarm.Activity(6, NewUuid).payload))["metrics"]["alarm_active"], true);
-  auto off = alarm.HandleCommand(R"({"id":"y","name":"alarm_off"})", 7, NewUuid, &error);
-  EXPECT_EQ((*ParseJson(off[1].payload))["metrics"]["alarm_active"], false);
+  EXPECT_EQ((*ParseJson(alarm.Activity(1, NewUuid).payload))["metrics"]["sounding"], false);
+  auto on = alarm.HandleCommand(Command("x", "alarm_on", 0), 5, NewUuid, &error);
+  EXPECT_TRUE(error.empty()) << error;
+  ASSERT_EQ(on.size(), 3u);
+  EXPECT_EQ(AckOf(on)["ok"], true);
+  auto ev = *ParseJson(on[1].payload);
+  EXPECT_EQ(ev["type"], "alarm.on");
+  EXPECT_EQ(ev["data"]["command_id"], "x");
+  EXPECT_EQ(ev["data"]["cause"]["id"], "ev-7");
+  EXPECT_EQ((*ParseJson(on[2].payload))["metrics"]["sounding"], true);
+  // Its regular telemetry keeps saying so.
+  EXPECT_EQ((*ParseJson(alarm.Activity(6, NewUuid).payload))["metrics"]["sounding"], true);
+  auto off = alarm.HandleCommand(Command("y", "alarm_off", 0), 7, NewUuid, &error);
+  ASSERT_EQ(off.size(), 3u);
+  EXPECT_EQ((*ParseJson(off[1].payload))["type"], "alarm.off");
+  EXPECT_EQ((*ParseJson(off[2].payload))["metrics"]["sounding"], false);
+  EXPECT_EQ((*ParseJson(alarm.Activity(8, NewUuid).payload))["metrics"]["sounding"], false);
+}
 
+TEST_F(BehaviorTest, BarrierCommandsRaiseAndLowerIt) {
   DeviceBehavior gate(DeviceOf("barrier_gate"), &world_.compounds[0], 1);
-  auto raised = gate.HandleCommand(R"({"id":"g","name":"raise"})", 5, NewUuid, &error);
-  ASSERT_EQ(raised.size(), 2u);
+  std::string error;
+  auto raised = gate.HandleCommand(Command("g", "raise", 0), 5, NewUuid, &error);
+  EXPECT_TRUE(error.empty()) << error;
+  ASSERT_EQ(raised.size(), 3u);
+  EXPECT_EQ(AckOf(raised)["ok"], true);
   EXPECT_EQ((*ParseJson(raised[1].payload))["type"], "barrier.raised");
+  EXPECT_EQ((*ParseJson(raised[1].payload))["data"]["command_id"], "g");
+  EXPECT_EQ((*ParseJson(raised[2].payload))["metrics"]["barrier_up"], true);
+  auto lowered = gate.HandleCommand(Command("h", "lower", 0), 6, NewUuid, &error);
+  ASSERT_EQ(lowered.size(), 3u);
+  EXPECT_EQ((*ParseJson(lowered[1].payload))["type"], "barrier.lowered");
+  EXPECT_EQ((*ParseJson(lowered[2].payload))["metrics"]["barrier_up"], false);
+}
+
+TEST_F(BehaviorTest, ExpiredCommandsAreRefusedAndNotExecuted) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"door_controller", "unlock"}, {"barrier_gate", "raise"}, {"sound_light_alarm", "alarm_on"}};
+  for (const auto& [kind, name] : cases) {
+    DeviceBehavior b(DeviceOf(kind), &world_.compounds[0], 1);
+    std::string error;
+    // Received one millisecond after `expires`: an ack with ok=false, nothing else.
+    auto out = b.HandleCommand(Command("late", name, 1999), 2000, NewUuid, &error);
+    ASSERT_EQ(out.size(), 1u) << kind;
+    auto ack = AckOf(out);
+    EXPECT_EQ(ack["command_id"], "late");
+    EXPECT_EQ(ack["ok"], false);
+    EXPECT_EQ(ack["error"], "expired");
+    EXPECT_EQ(error, "expired");
+    // At `expires` exactly it is still valid.
+    error.clear();
+    out = b.HandleCommand(Command("just", name, 2000), 2000, NewUuid, &error);
+    EXPECT_EQ(AckOf(out)["ok"], true) << kind << ": " << error;
+  }
+  // The state did not change on the refused command.
+  DeviceBehavior alarm(DeviceOf("sound_light_alarm"), &world_.compounds[0], 1);
+  std::string error;
+  alarm.HandleCommand(Command("late", "alarm_on", 10), 20, NewUuid, &error);
+  EXPECT_EQ((*ParseJson(alarm.Activity(21, NewUuid).payload))["metrics"]["sounding"], false);
+  // A fractional expiry is an expiry too.
+  error.clear();
+  auto out = alarm.HandleCommand(R"({"id":"f","name":"alarm_on","expires":10.5})", 20, NewUuid, &error);
+  EXPECT_EQ(AckOf(out)["error"], "expired");
 }
 
 TEST_F(BehaviorTest, BadCommandsAreRefusedWithoutCrashing) {
@@ -199,12 +270,48 @@ TEST_F(BehaviorTest, BadCommandsAreRefusedWithoutCrashing) {
   out = b.HandleCommand(R"({"id":"c","name":"ping","expires":50})", 100, NewUuid, &error);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ((*ParseJson(out[0].payload))["error"], "expired");
+  // Malformed fields that still carry an id: a negative ack naming the problem.
+  DeviceBehavior door(DeviceOf("door_controller"), &world_.compounds[0], 1);
+  for (std::string_view bad : {R"({"id":"c","name":"unlock","expires":"soon"})",
+                               R"({"id":"c","name":"unlock","args":[1]})",
+                               R"({"id":"c","name":"unlock","args":{"duration_s":"long"}})",
+                               R"({"id":"c","name":"unlock","args":{"duration_s":0}})", R"({"id":"c"})",
+                               R"({"id":"c","name":"explode"})"}) {
+    error.clear();
+    out = door.HandleCommand(bad, 1, NewUuid, &error);
+    ASSERT_EQ(out.size(), 1u) << bad;
+    EXPECT_EQ((*ParseJson(out[0].payload))["ok"], false) << bad;
+    EXPECT_FALSE((*ParseJson(out[0].payload))["error"].get<std::string>().empty()) << bad;
+  }
   // Nothing to correlate with: no ack at all.
   for (std::string_view bad : {"not json", "[]", R"({"name":"unlock"})", R"({"id":5,"name":"x"})", ""}) {
     error.clear();
     EXPECT_TRUE(b.HandleCommand(bad, 1, NewUuid, &error).empty()) << bad;
     EXPECT_FALSE(error.empty()) << bad;
   }
+}
+
+TEST(NeverAcksTest, FractionIsDeterministicAndListedDevicesAlwaysMute) {
+  FleetOptions o;
+  o.seed = 3;
+  EXPECT_FALSE(NeverAcks(o, "d1"));
+  o.no_ack_devices = {"d1"};
+  EXPECT_TRUE(NeverAcks(o, "d1"));
+  EXPECT_FALSE(NeverAcks(o, "d2"));
+  o.fault_no_ack = 0.25;
+  int mute = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = "dev-" + std::to_string(i);
+    const bool m = NeverAcks(o, id);
+    EXPECT_EQ(m, NeverAcks(o, id));  // same answer every time
+    mute += m;
+  }
+  EXPECT_GT(mute, 400);  // expected 500
+  EXPECT_LT(mute, 600);
+  o.fault_no_ack = 1;
+  EXPECT_TRUE(NeverAcks(o, "anything"));
+  o.fault_no_ack = 1.5;
+  EXPECT_FALSE(ValidateFleetOptions(o).has_value());
 }
 
 TEST(BadMessageTest, EveryVariantIsActuallyBad) {

@@ -32,6 +32,7 @@ struct SimClient {
   bool silent = false;     // the fault has happened
   double heartbeat_s = 60;
   bool ever_connected = false;
+  bool never_acks = false;  // fault injection: ignores every command
 };
 
 // One worker thread's share of the fleet.
@@ -58,6 +59,7 @@ class Worker final : public MqttPoolListener {
     mo.will_retain = true;
     LINLI_ASSIGN_OR_RETURN(c.pool_index, pool_.Add(mo));
     const int timeout = model::DefaultHeartbeatTimeoutS(account.device.kind);
+    c.never_acks = NeverAcks(options_, account.device.id);
     c.heartbeat_s = options_.heartbeat_s > 0 ? options_.heartbeat_s : std::clamp(timeout / 3.0, 10.0, 60.0);
     if (options_.fault_silent > 0) {
       Rng r(SeedFor(options_.seed, "silent:" + account.device.id));
@@ -190,6 +192,11 @@ class Worker final : public MqttPoolListener {
     if (!topic.ends_with("/down/command")) return;
     stats_->commands.fetch_add(1, std::memory_order_relaxed);
     if (c.silent) return;  // a hung device does not answer
+    if (c.never_acks) {
+      stats_->commands_unanswered.fetch_add(1, std::memory_order_relaxed);
+      log::Debug("command ignored (fault: never acknowledges)", {{"device", c.account.device.id}});
+      return;
+    }
     std::string error;
     auto out = c.behavior->HandleCommand(payload, clock_.NowMs(), NewUuid, &error);
     if (!error.empty()) {
@@ -298,6 +305,12 @@ Result<void> ValidateFleetOptions(const FleetOptions& o) {
   if (!(o.fault_bad_payload_rate >= 0 && o.fault_bad_payload_rate <= 1)) {
     return InvalidArgument("fault-bad-payload-rate", "must be a fraction 0..1 of the messages");
   }
+  if (!(o.fault_no_ack >= 0 && o.fault_no_ack <= 1)) {
+    return InvalidArgument("fault-no-ack", "must be a fraction 0..1 of the devices");
+  }
+  for (const auto& id : o.no_ack_devices) {
+    if (id.empty() || id.size() > 64) return InvalidArgument("fault-no-ack-devices", "device ids are 1..64 characters");
+  }
   if (!(o.burst_every_s >= 0)) return InvalidArgument("burst-every", "must be >= 0");
   if (o.burst_size < 0 || o.burst_size > 1000000) return InvalidArgument("burst-size", "must be 0..1000000");
   if ((o.burst_every_s > 0) != (o.burst_size > 0)) {
@@ -308,19 +321,27 @@ Result<void> ValidateFleetOptions(const FleetOptions& o) {
   return {};
 }
 
+bool NeverAcks(const FleetOptions& o, const std::string& device_id) {
+  if (std::find(o.no_ack_devices.begin(), o.no_ack_devices.end(), device_id) != o.no_ack_devices.end()) return true;
+  if (o.fault_no_ack <= 0) return false;
+  Rng r(SeedFor(o.seed, "no-ack:" + device_id));
+  return r.Chance(o.fault_no_ack);
+}
+
 std::string FormatStats(const FleetStats& s, double elapsed_s) {
-  char line[512];
+  char line[768];
   const int64_t published = s.published.load();
   std::snprintf(line, sizeof line,
                 "t=%.0fs connected=%" PRId64 "/%" PRId64 " sent=%" PRId64 " (%.1f/s) acked=%" PRId64
                 " telemetry=%" PRId64 " events=%" PRId64 " alarms=%" PRId64 " heartbeats=%" PRId64
                 " bad=%" PRId64 " bursts=%" PRId64 " commands=%" PRId64 " cmd_errors=%" PRId64
-                " dropped=%" PRId64 " silenced=%" PRId64 " connect_failures=%" PRId64 " disconnects=%" PRId64,
+                " dropped=%" PRId64 " silenced=%" PRId64 " connect_failures=%" PRId64 " disconnects=%" PRId64
+                " unanswered=%" PRId64,
                 elapsed_s, s.connected.load(), s.devices.load(), published,
                 elapsed_s > 0 ? published / elapsed_s : 0.0, s.acked.load(), s.telemetry.load(), s.events.load(),
                 s.alarms.load(), s.heartbeats.load(), s.bad_payloads.load(), s.bursts.load(), s.commands.load(),
                 s.command_errors.load(), s.dropped.load(), s.silenced.load(), s.connect_failures.load(),
-                s.disconnects.load());
+                s.disconnects.load(), s.commands_unanswered.load());
   return line;
 }
 

@@ -8,7 +8,10 @@
 // of the kind's heartbeat timeout, 10-60 s). Faults: a fraction of devices go silent at a random
 // time (half by dropping the TCP connection so that the broker publishes the will, half by
 // hanging: connected but mute, so only the heartbeat timeout notices); a fraction of messages
-// are malformed; bursts of extra messages every few seconds. Commands are answered with acks.
+// are malformed; bursts of extra messages every few seconds; a fraction of devices (or the ones
+// named) never acknowledge commands: they receive them and do nothing at all (no ack, no state
+// change, no follow-up event), like a controller whose firmware hangs on the command path.
+// Every other device answers commands with acks (behavior.h).
 // Stop: the flag passed to Run(); devices then publish "offline" and disconnect cleanly.
 // Thread-safety: Run() blocks and owns the worker threads; Stats() may be read from any thread.
 #pragma once
@@ -38,6 +41,8 @@ struct FleetOptions {
   double fault_silent = 0;  // fraction of devices that go silent
   double silent_after_s = 0;  // they go silent at a random time in [silent_after_s/2, silent_after_s]; 0 = auto
   double fault_bad_payload_rate = 0;  // fraction of activity messages replaced by malformed ones
+  double fault_no_ack = 0;            // fraction of devices that never answer commands
+  std::vector<std::string> no_ack_devices;  // and these devices (by id) in any case
   double burst_every_s = 0;
   int burst_size = 0;
   double connect_rate = 500;  // new connections per second, all workers together
@@ -47,6 +52,11 @@ struct FleetOptions {
 };
 
 Result<void> ValidateFleetOptions(const FleetOptions& options);
+
+// Whether the device with this id never acknowledges commands under `options`: listed in
+// no_ack_devices, or drawn with probability fault_no_ack from (seed, id). Deterministic, so that
+// a caller can tell in advance which devices will stay mute.
+bool NeverAcks(const FleetOptions& options, const std::string& device_id);
 
 struct FleetStats {
   std::atomic<int64_t> devices{0};
@@ -63,6 +73,7 @@ struct FleetStats {
   std::atomic<int64_t> bursts{0};
   std::atomic<int64_t> commands{0};    // down/command messages received
   std::atomic<int64_t> command_errors{0};  // malformed, unsupported or expired commands
+  std::atomic<int64_t> commands_unanswered{0};  // received by never-ack devices (fault injection)
   std::atomic<int64_t> dropped{0};     // messages not sent: device offline or publish failed
   std::atomic<int64_t> silenced{0};    // devices that went silent (fault injection)
 };

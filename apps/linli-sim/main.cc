@@ -182,6 +182,12 @@ int main(int argc, char** argv) {
   run->add_option("--silent-after", fleet.silent_after_s, "silent devices stop within [x/2, x] s (0 = auto)");
   run->add_option("--fault-bad-payload-rate", fleet.fault_bad_payload_rate, "fraction of messages made malformed")
       ->capture_default_str();
+  std::string no_ack_devices;
+  run->add_option("--fault-no-ack", fleet.fault_no_ack,
+                  "fraction of devices that never acknowledge (nor execute) commands")
+      ->capture_default_str();
+  run->add_option("--fault-no-ack-devices", no_ack_devices,
+                  "comma-separated device ids that never acknowledge commands (besides --fault-no-ack)");
   run->add_option("--burst-every", fleet.burst_every_s, "seconds between bursts (0 = none)");
   run->add_option("--burst-size", fleet.burst_size, "extra messages per burst");
   run->add_option("--connect-rate", fleet.connect_rate, "new MQTT connections per second")->capture_default_str();
@@ -255,6 +261,7 @@ int main(int argc, char** argv) {
     if (!broker) return Die(broker.error());
     fleet.broker = *broker;
     fleet.seed = run_world.w.seed;
+    fleet.no_ack_devices = SplitComma(no_ack_devices);
     if (auto v = ValidateFleetOptions(fleet); !v) return Die(v.error());
     auto world = Plan(run_world, clock);
     if (!world) return Die(world.error());
@@ -271,6 +278,16 @@ int main(int argc, char** argv) {
     if (g_stop.load()) return 130;
     Print("run: " + std::to_string(accounts.size()) + " devices on " + mqtt + ", " + std::to_string(fleet.rate) +
           " msg/s, duration " + (fleet.duration_s > 0 ? std::to_string(fleet.duration_s) + " s" : "until stopped"));
+    if (fleet.fault_no_ack > 0 || !fleet.no_ack_devices.empty()) {
+      // Say which devices will stay mute, so that a test or an operator can tell.
+      std::string mute;
+      size_t n = 0;
+      for (const auto& a : accounts) {
+        if (!NeverAcks(fleet, a.device.id)) continue;
+        mute += (n++ ? "," : "") + a.device.id;
+      }
+      Print("run: " + std::to_string(n) + " devices never acknowledge commands: " + (n ? mute : "(none)"));
+    }
     EnsureDescriptors(accounts.size());
     Fleet f(&*world, std::move(accounts), fleet, clock);
     auto r = f.Run(g_stop, Print, progress_s);

@@ -186,6 +186,70 @@ TEST_F(SimMqttTest, FleetSpeaksTheProtocolAndAnswersCommands) {
   EXPECT_EQ(fleet.Stats().commands.load(), 1);
 }
 
+TEST_F(SimMqttTest, NeverAckDevicesIgnoreCommands) {
+  WorldOptions wo;
+  wo.compounds = 1;
+  wo.devices_per_kind = 2;
+  wo.kinds = {"door_controller"};
+  wo.devices_only = true;
+  auto world = PlanWorld(wo);
+  ASSERT_TRUE(world.has_value());
+  std::vector<DeviceAccount> accounts;
+  for (const auto& d : world->devices) {
+    accounts.push_back({d, MqttAccount{d.id, d.id, "pw", "linli/v1/" + d.compound_id + "/" + d.id + "/"}});
+  }
+  ASSERT_EQ(accounts.size(), 2u);
+  const std::string mute = accounts[0].mqtt.topic_prefix, answering = accounts[1].mqtt.topic_prefix;
+  Recorder rec;
+  MqttPool watcher(HostPort{"127.0.0.1", port_}, &rec, SystemClock());
+  MqttClientOptions wopt;
+  wopt.client_id = "watcher";
+  size_t w = *watcher.Add(wopt);
+  ASSERT_TRUE(watcher.Connect(w).has_value());
+  ASSERT_TRUE(PollUntil(watcher, [&] { return rec.connected; }));
+  ASSERT_TRUE(watcher.Subscribe(w, "linli/#", 1).has_value());
+  ASSERT_TRUE(PollUntil(watcher, [&] { return rec.subscribed; }));
+
+  FleetOptions fo;
+  fo.broker = HostPort{"127.0.0.1", port_};
+  fo.rate = 0;
+  fo.threads = 1;
+  fo.no_ack_devices = {accounts[0].device.id};
+  ASSERT_TRUE(NeverAcks(fo, accounts[0].device.id));
+  ASSERT_FALSE(NeverAcks(fo, accounts[1].device.id));
+  std::atomic<bool> stop{false};
+  Fleet fleet(&*world, accounts, fo, SystemClock());
+  std::thread runner([&] { ASSERT_TRUE(fleet.Run(stop, nullptr).has_value()); });
+  auto seen = [&](const std::string& topic, std::string_view needle) {
+    for (const auto& [t, p] : rec.messages) {
+      if (t == topic && p.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  };
+  // Both devices are online (and therefore subscribed to their commands: they subscribe first).
+  ASSERT_TRUE(PollUntil(watcher, [&] { return seen(mute + "up/status", "online") && seen(answering + "up/status", "online"); }));
+  const std::string cmd = R"({"id":"%s","ts":1,"name":"unlock","args":{},"expires":0,"cause":{"kind":"event","id":"e"}})";
+  auto command = [&](const std::string& id) {
+    std::string c = cmd;
+    c.replace(c.find("%s"), 2, id);
+    return c;
+  };
+  ASSERT_TRUE(watcher.Publish(w, mute + "down/command", command("to-mute"), 1, false).has_value());
+  ASSERT_TRUE(PollUntil(watcher, [&] { return fleet.Stats().commands_unanswered.load() == 1; }));
+  ASSERT_TRUE(watcher.Publish(w, answering + "down/command", command("to-answering"), 1, false).has_value());
+  ASSERT_TRUE(PollUntil(watcher, [&] { return seen(answering + "up/ack", "\"to-answering\""); }));
+  EXPECT_TRUE(seen(answering + "up/event", "door.unlocked"));
+  stop = true;
+  runner.join();
+  // The mute device's "offline" comes after anything it could have sent on its connection.
+  ASSERT_TRUE(PollUntil(watcher, [&] { return seen(mute + "up/status", "offline"); }));
+  EXPECT_FALSE(seen(mute + "up/ack", "to-mute"));
+  EXPECT_FALSE(seen(mute + "up/event", "door.unlocked"));
+  EXPECT_EQ(fleet.Stats().commands.load(), 2);
+  EXPECT_EQ(fleet.Stats().commands_unanswered.load(), 1);
+  EXPECT_EQ(fleet.Stats().command_errors.load(), 0);
+}
+
 TEST_F(SimMqttTest, KilledDevicesLeaveTheirWill) {
   WorldOptions wo;
   wo.compounds = 1;
