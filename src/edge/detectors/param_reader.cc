@@ -37,6 +37,10 @@ Result<void> ParamReader::CheckMapping() const {
 }
 
 Result<void> ParamReader::CheckKnown(std::initializer_list<std::string_view> known) const {
+  return CheckKnown(std::vector<std::string_view>(known));
+}
+
+Result<void> ParamReader::CheckKnown(const std::vector<std::string_view>& known) const {
   LINLI_RETURN_IF_ERROR(CheckMapping());
   if (!node_.IsDefined() || !node_.IsMap()) return {};
   for (const auto& kv : node_) {

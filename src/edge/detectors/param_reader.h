@@ -30,6 +30,7 @@ class ParamReader {
   Result<void> CheckMapping() const;
   // InvalidArgument naming the first key not in `known` (nor a pipeline key).
   Result<void> CheckKnown(std::initializer_list<std::string_view> known) const;
+  Result<void> CheckKnown(const std::vector<std::string_view>& known) const;
 
   bool Has(const std::string& name) const;
   YAML::Node Node(const std::string& name) const;

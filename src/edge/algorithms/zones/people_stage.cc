@@ -1,0 +1,249 @@
+#include "edge/algorithms/zones/people_stage.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "common/log.h"
+#include "edge/detectors/detectors.h"
+
+namespace linli::edge {
+
+namespace {
+
+// The memo: last frame's detections per shared detector.
+struct MemoEntry {
+  std::string camera_id;
+  int64_t index = -1, pts_ms = -1;
+  cv::Size size;
+  cv::Rect crop;
+  std::vector<Detection> dets;
+};
+std::mutex& MemoMutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<const Detector*, MemoEntry>& Memo() {
+  static auto* m = new std::map<const Detector*, MemoEntry>();
+  return *m;
+}
+
+}  // namespace
+
+Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraContext& camera,
+                                         PresenceParams presence, const std::string& event_type,
+                                         std::initializer_list<std::string_view> extra) {
+  std::vector<std::string_view> known = {"zones",         "detector",       "labels",
+                                         "min_score",     "min_height",     "crop_to_zones",
+                                         "motion_gated",  "inertia_frames", "min_dwell_s",
+                                         "exit_s",        "max_gap_s",      "update_interval_s",
+                                         "event_type",    "tracker_max_distance"};
+  known.insert(known.end(), extra.begin(), extra.end());
+  LINLI_RETURN_IF_ERROR(r.CheckKnown(known));
+  ZoneCommonParams p;
+  LINLI_ASSIGN_OR_RETURN(std::vector<std::string> names, r.Strings("zones", {}));
+  if (names.empty()) {
+    for (const auto& z : camera.zones)
+      if (z.points.size() >= 3) p.zones.push_back(z);
+    if (p.zones.empty())
+      return InvalidArgument(r.Key("zones"), "the camera has no polygon zones to watch");
+  } else {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto it = std::find_if(camera.zones.begin(), camera.zones.end(),
+                             [&](const Zone& z) { return z.name == names[i]; });
+      std::string k = r.Key("zones") + "[" + std::to_string(i) + "]";
+      if (it == camera.zones.end())
+        return InvalidArgument(k, "no zone \"" + names[i] + "\" on this camera");
+      if (it->points.size() < 3)
+        return InvalidArgument(k, "\"" + names[i] + "\" is a line, not a polygon");
+      p.zones.push_back(*it);
+    }
+  }
+  if (r.Has("detector")) {
+    LINLI_ASSIGN_OR_RETURN(p.detector, MakeDetector(r.Node("detector"), r.Key("detector")));
+  } else if (camera.detector) {
+    p.detector = camera.detector;
+    p.shared_detector = true;
+  } else {
+    LINLI_ASSIGN_OR_RETURN(p.detector, MakeHogDetector(HogParams{}));
+  }
+  LINLI_ASSIGN_OR_RETURN(p.labels, r.Strings("labels", p.labels));
+  LINLI_ASSIGN_OR_RETURN(double ms, r.Double("min_score", 0, 0, 1));
+  p.min_score = static_cast<float>(ms);
+  LINLI_ASSIGN_OR_RETURN(double mh, r.Double("min_height", 0, 0, 1));
+  p.min_height = static_cast<float>(mh);
+  LINLI_ASSIGN_OR_RETURN(p.crop_to_zones, r.Bool("crop_to_zones", true));
+  LINLI_ASSIGN_OR_RETURN(p.motion_gated, r.Bool("motion_gated", true));
+  LINLI_ASSIGN_OR_RETURN(p.presence.inertia_frames,
+                         r.Int("inertia_frames", presence.inertia_frames, 1, 1000));
+  LINLI_ASSIGN_OR_RETURN(double dwell, r.Double("min_dwell_s", presence.min_dwell_ms / 1000.0,
+                                                0, 86400));
+  p.presence.min_dwell_ms = static_cast<int64_t>(dwell * 1000);
+  LINLI_ASSIGN_OR_RETURN(double exit, r.Double("exit_s", presence.exit_ms / 1000.0, 0, 3600));
+  p.presence.exit_ms = static_cast<int64_t>(exit * 1000);
+  LINLI_ASSIGN_OR_RETURN(double gap, r.Double("max_gap_s", 2.0, 0, 60));
+  p.tracker.max_gap_ms = static_cast<int64_t>(gap * 1000);
+  LINLI_ASSIGN_OR_RETURN(double md, r.Double("tracker_max_distance", 0.8, 0.05, 5));
+  p.tracker.max_distance = static_cast<float>(md);
+  LINLI_ASSIGN_OR_RETURN(double ui, r.Double("update_interval_s", 2.0, 0, 3600));
+  p.update_interval_ms = static_cast<int64_t>(ui * 1000);
+  LINLI_ASSIGN_OR_RETURN(p.event_type, r.String("event_type", event_type));
+  if (p.event_type.empty() || p.event_type.find(' ') != std::string::npos)
+    return InvalidArgument(r.Key("event_type"), "must be a dotted name like vision.intrusion");
+  return p;
+}
+
+PeopleStage::PeopleStage(const ZoneCommonParams& p, std::string camera_id)
+    : p_(p), camera_id_(std::move(camera_id)), tracker_(p.tracker) {}
+
+cv::Rect PeopleStage::CropFor(cv::Size size) const {
+  cv::Rect full(0, 0, size.width, size.height);
+  if (!p_.crop_to_zones) return full;
+  float x0 = 1, y0 = 1, x1 = 0, y1 = 0;
+  for (const auto& z : p_.zones)
+    for (const auto& pt : z.points) {
+      x0 = std::min(x0, pt.x);
+      y0 = std::min(y0, pt.y);
+      x1 = std::max(x1, pt.x);
+      y1 = std::max(y1, pt.y);
+    }
+  // Feet in the zone put the body above it: extend up by 45% of the frame, sideways 10%.
+  x0 = std::max(0.f, x0 - 0.1f);
+  x1 = std::min(1.f, x1 + 0.1f);
+  y0 = std::max(0.f, y0 - 0.45f);
+  y1 = std::min(1.f, y1 + 0.08f);
+  cv::Rect r(cvFloor(x0 * size.width), cvFloor(y0 * size.height),
+             cvCeil((x1 - x0) * size.width), cvCeil((y1 - y0) * size.height));
+  // Big enough for a person-sized detection window (HOG: 64 x 128).
+  auto grow = [](int& pos, int& len, int min_len, int limit) {
+    if (len >= min_len) return;
+    pos -= (min_len - len) / 2;
+    len = min_len;
+    pos = std::clamp(pos, 0, std::max(0, limit - len));
+  };
+  grow(r.x, r.width, 96, size.width);
+  grow(r.y, r.height, 160, size.height);
+  r &= full;
+  if (r.area() > 0.75 * full.area()) return full;
+  return r;
+}
+
+bool PeopleStage::Step(const Frame& frame) {
+  size_ = frame.image.size();
+  cv::Rect crop = CropFor(size_);
+  std::vector<Detection> dets;
+  bool memo_hit = false;
+  const Detector* key = p_.detector.get();
+  if (p_.shared_detector) {
+    std::lock_guard lock(MemoMutex());
+    auto it = Memo().find(key);
+    if (it != Memo().end() && it->second.camera_id == camera_id_ &&
+        it->second.index == frame.index && it->second.pts_ms == frame.pts_ms &&
+        it->second.size == size_ && it->second.crop == crop) {
+      dets = it->second.dets;
+      memo_hit = true;
+    }
+  }
+  if (!memo_hit) {
+    Result<std::vector<Detection>> r = std::vector<Detection>{};
+    try {
+      r = p_.detector->Detect(crop.area() == size_.area() ? frame.image : frame.image(crop));
+    } catch (const std::exception& e) {
+      r = Fail(ErrorCode::kInternal, e.what());
+    }
+    if (!r) {
+      if (errors_++ % 100 == 0)
+        log::Warn("people detection failed", {{"camera", camera_id_},
+                                              {"error", r.error().ToString()},
+                                              {"count", std::to_string(errors_)}});
+      return false;
+    }
+    dets = std::move(*r);
+    for (auto& d : dets) d.box += cv::Point2f(static_cast<float>(crop.x), static_cast<float>(crop.y));
+    if (p_.shared_detector) {
+      std::lock_guard lock(MemoMutex());
+      Memo()[key] = MemoEntry{camera_id_, frame.index, frame.pts_ms, size_, crop, dets};
+    }
+  }
+  std::erase_if(dets, [&](const Detection& d) {
+    return d.score < p_.min_score || d.box.height < p_.min_height * size_.height ||
+           std::find(p_.labels.begin(), p_.labels.end(), d.label) == p_.labels.end();
+  });
+  tracker_.Update(frame.pts_ms, dets);
+  return true;
+}
+
+void ZoneWatch::Update(int64_t pts_ms, const PeopleTracker& tracker, cv::Size size) {
+  if (size != poly_size_) {
+    poly_px_ = ToPixels(zone_.points, size);
+    poly_size_ = size;
+  }
+  ended_.clear();
+  std::set<int> seen;
+  for (const auto& t : tracker.tracks()) {
+    if (!t.confirmed) continue;
+    seen.insert(t.id);
+    auto it = people_.find(t.id);
+    if (t.matched) {
+      bool inside = InPolygon(poly_px_, FootPoint(t.box));
+      if (it == people_.end()) {
+        if (!inside) continue;
+        it = people_.emplace(t.id, ZonePresence(p_)).first;
+      }
+      it->second.Observe(pts_ms, inside);
+    } else if (it != people_.end()) {
+      it->second.Expire(pts_ms);
+    }
+  }
+  for (auto it = people_.begin(); it != people_.end();) {
+    if (!seen.contains(it->first)) it->second.Expire(pts_ms);
+    if (it->second.TakeEnded()) ended_.push_back(it->first);
+    bool gone = it->second.state() == ZonePresence::State::kOutside;
+    it = gone ? people_.erase(it) : std::next(it);
+  }
+}
+
+std::vector<int> ZoneWatch::Present() const {
+  std::vector<int> ids;
+  for (const auto& [id, p] : people_)
+    if (p.Present()) ids.push_back(id);
+  return ids;
+}
+
+const ZonePresence* ZoneWatch::Get(int id) const {
+  auto it = people_.find(id);
+  return it == people_.end() ? nullptr : &it->second;
+}
+
+Box ToNormBox(const cv::Rect2f& r, cv::Size size, float score, const std::string& label) {
+  Box b;
+  float w = static_cast<float>(std::max(1, size.width)), h = static_cast<float>(std::max(1, size.height));
+  b.x = std::clamp(r.x / w, 0.f, 1.f);
+  b.y = std::clamp(r.y / h, 0.f, 1.f);
+  b.w = std::clamp(r.width / w, 0.f, 1.f - b.x);
+  b.h = std::clamp(r.height / h, 0.f, 1.f - b.y);
+  b.score = score;
+  b.label = label;
+  return b;
+}
+
+std::vector<TrackPoint> NormPath(const std::vector<TrackPoint>& px, cv::Size size,
+                                 std::size_t max_pts) {
+  std::vector<TrackPoint> out;
+  if (px.empty()) return out;
+  std::size_t step = std::max<std::size_t>(1, (px.size() + max_pts - 1) / max_pts);
+  float w = static_cast<float>(std::max(1, size.width)), h = static_cast<float>(std::max(1, size.height));
+  for (std::size_t i = 0; i < px.size(); i += step)
+    out.push_back({px[i].pts_ms, px[i].x / w, px[i].y / h});
+  if ((px.size() - 1) % step != 0)
+    out.push_back({px.back().pts_ms, px.back().x / w, px.back().y / h});
+  return out;
+}
+
+Json PathJson(int id, const std::vector<TrackPoint>& px_path, cv::Size size, std::size_t max_pts) {
+  Json pts = Json::array();
+  for (const auto& p : NormPath(px_path, size, max_pts))
+    pts.push_back({p.pts_ms, std::round(p.x * 1e4) / 1e4, std::round(p.y * 1e4) / 1e4});
+  return Json{{"id", id}, {"points", pts}};
+}
+
+}  // namespace linli::edge

@@ -1,0 +1,92 @@
+// PeopleStage: the detect → filter → track step that the zone analyzers share, plus the
+// per-zone presence bookkeeping and the common parameters.
+//
+// When several analyzers of one camera use the camera's shared detector, the detections of a
+// frame are computed once (a process-wide memo keyed by detector, camera, frame index and
+// crop) and reused by the others. Thread-safety: a PeopleStage is used by one thread at a time;
+// the memo is guarded by a mutex.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "edge/algorithms/zones/presence.h"
+#include "edge/algorithms/zones/tracker.h"
+#include "edge/analyzer.h"
+#include "edge/detectors/param_reader.h"
+
+namespace linli::edge {
+
+struct ZoneCommonParams {
+  std::vector<Zone> zones;               // the watched zones (normalised)
+  std::shared_ptr<Detector> detector;
+  bool shared_detector = false;          // the camera's, so detections can be memoised
+  std::vector<std::string> labels{"person"};
+  float min_score = 0;
+  float min_height = 0;                  // fraction of the frame height
+  bool crop_to_zones = true;             // detect only around the watched zones
+  bool motion_gated = true;
+  TrackerParams tracker;
+  PresenceParams presence;
+  int64_t update_interval_ms = 2000;
+  std::string event_type;
+};
+
+// Reads the parameters every zone analyzer accepts (`extra` lists the analyzer's own keys).
+// Defaults for the presence parameters come in `presence`.
+Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraContext& camera,
+                                         PresenceParams presence, const std::string& event_type,
+                                         std::initializer_list<std::string_view> extra);
+
+class PeopleStage {
+ public:
+  PeopleStage(const ZoneCommonParams& p, std::string camera_id);
+  // Detects and tracks on `frame`. Returns false if detection failed for this frame (counted
+  // and logged; the tracker is then not advanced).
+  bool Step(const Frame& frame);
+  const PeopleTracker& tracker() const { return tracker_; }
+  cv::Size frame_size() const { return size_; }
+  int64_t detect_errors() const { return errors_; }
+
+ private:
+  cv::Rect CropFor(cv::Size size) const;
+  ZoneCommonParams p_;
+  std::string camera_id_;
+  PeopleTracker tracker_;
+  cv::Size size_;
+  int64_t errors_ = 0;
+};
+
+// Presence of every tracked person in one zone.
+class ZoneWatch {
+ public:
+  ZoneWatch(Zone zone, PresenceParams p) : zone_(std::move(zone)), p_(p) {}
+  // Feeds the tracker's state at `pts_ms`: confirmed tracks matched this frame are observed,
+  // the others (and tracks the tracker dropped) only age.
+  void Update(int64_t pts_ms, const PeopleTracker& tracker, cv::Size size);
+  const Zone& zone() const { return zone_; }
+  // Ids of people present (inside, or leaving within the hysteresis).
+  std::vector<int> Present() const;
+  const ZonePresence* Get(int id) const;
+  // Ids whose stay ended in the last Update().
+  const std::vector<int>& ended() const { return ended_; }
+
+ private:
+  Zone zone_;
+  PresenceParams p_;
+  std::map<int, ZonePresence> people_;
+  std::vector<int> ended_;
+  cv::Size poly_size_;
+  std::vector<cv::Point2f> poly_px_;
+};
+
+// Normalised copies for events.
+Box ToNormBox(const cv::Rect2f& r, cv::Size size, float score, const std::string& label);
+Json PathJson(int id, const std::vector<TrackPoint>& px_path, cv::Size size, std::size_t max_pts);
+std::vector<TrackPoint> NormPath(const std::vector<TrackPoint>& px_path, cv::Size size,
+                                 std::size_t max_pts);
+
+}  // namespace linli::edge

@@ -1,0 +1,344 @@
+// Tracker, presence (inertia/dwell/hysteresis), zone geometry and the three zone analyzers on
+// scripted detections (a fake Detector that answers what the test says), so that the expected
+// events are known exactly.
+#include <gtest/gtest.h>
+
+#include "edge/algorithms/zones/people_stage.h"
+#include "edge/algorithms/zones/presence.h"
+#include "edge/algorithms/zones/tracker.h"
+#include "edge/algorithms/zones/zones.h"
+
+namespace linli::edge {
+namespace {
+
+class ScriptedDetector final : public Detector {
+ public:
+  Result<std::vector<Detection>> Detect(const cv::Mat& img) override {
+    ++calls;
+    last_size = img.size();
+    if (fail) return Fail(ErrorCode::kInternal, "broken model");
+    return next;
+  }
+  std::vector<std::string> Labels() const override { return {"person"}; }
+  std::vector<Detection> next;
+  int calls = 0;
+  bool fail = false;
+  cv::Size last_size;
+};
+
+struct Collect final : EventSink {
+  void Emit(const EdgeEvent& e) override { events.push_back(e); }
+  std::vector<EdgeEvent> events;
+  std::vector<EdgeEvent> Of(EventPhase p) const {
+    std::vector<EdgeEvent> out;
+    for (const auto& e : events)
+      if (e.phase == p) out.push_back(e);
+    return out;
+  }
+};
+
+// A person of 40 x 100 px whose feet are at (x, y) in a 640 x 360 frame.
+Detection PersonAt(float x, float y, float score = 0.8f) {
+  return Detection{cv::Rect2f(x - 20, y - 100, 40, 100), "person", score};
+}
+
+const cv::Size kSize(640, 360);
+
+CameraContext Camera(std::shared_ptr<Detector> det) {
+  CameraContext c;
+  c.camera_id = "cam-1";
+  c.frame_size = kSize;
+  c.fps = 5;
+  c.detector = std::move(det);
+  // "gate": the right half, lower part (x 0.5..1, y 0.5..1); "line": not a polygon.
+  c.zones.push_back(Zone{"gate", {{0.5f, 0.5f}, {1.f, 0.5f}, {1.f, 1.f}, {0.5f, 1.f}}});
+  c.zones.push_back(Zone{"line", {{0.f, 0.2f}, {1.f, 0.2f}}});
+  c.zones.push_back(Zone{"far", {{0.f, 0.f}, {0.2f, 0.f}, {0.2f, 0.1f}, {0.f, 0.1f}}});
+  return c;
+}
+
+Frame MakeFrame(int64_t i, int fps = 5) {
+  Frame f;
+  f.index = i;
+  f.pts_ms = i * 1000 / fps;
+  static const cv::Mat image(kSize, CV_8UC3, cv::Scalar(40, 50, 60));
+  f.image = image;
+  return f;
+}
+
+TEST(ZoneGeometry, FeetNotCentreDecide) {
+  std::vector<cv::Point2f> poly = ToPixels({{0.5f, 0.5f}, {1, 0.5f}, {1, 1}, {0.5f, 1}}, kSize);
+  // Box centred inside the zone but standing above it: feet at y = 170 < 180.
+  cv::Rect2f above(400, 90, 40, 80);
+  EXPECT_FALSE(InPolygon(poly, FootPoint(above)));
+  cv::Rect2f in(400, 150, 40, 80);  // feet at 230
+  EXPECT_TRUE(InPolygon(poly, FootPoint(in)));
+  EXPECT_TRUE(InPolygon(poly, {320, 200}));   // on the left edge
+  EXPECT_FALSE(InPolygon(poly, {319, 200}));
+  // A concave polygon (U shape): the notch is outside.
+  std::vector<cv::Point2f> u = {{0, 0}, {3, 0}, {3, 3}, {2, 3}, {2, 1}, {1, 1}, {1, 3}, {0, 3}};
+  EXPECT_TRUE(InPolygon(u, {0.5f, 2.5f}));
+  EXPECT_FALSE(InPolygon(u, {1.5f, 2.5f}));
+  EXPECT_FALSE(InPolygon({{0, 0}, {1, 1}}, {0.5f, 0.5f}));
+}
+
+TEST(PeopleTracker, KeepsIdentitiesThroughCrossingAndGaps) {
+  PeopleTracker tr(TrackerParams{.max_gap_ms = 1000, .min_hits = 2});
+  // Two people walking towards each other along y = 300 at 10 px per frame, 200 ms apart;
+  // person B is not detected on frames 8..10 (a 600 ms gap).
+  std::map<int, int> id_of_a, id_of_b;
+  for (int i = 0; i < 30; ++i) {
+    std::vector<Detection> d;
+    d.push_back(PersonAt(100 + 10.f * i, 300));
+    if (i < 8 || i > 10) d.push_back(PersonAt(500 - 10.f * i, 310));
+    tr.Update(i * 200, d);
+    for (const auto& t : tr.tracks()) {
+      if (!t.matched || std::abs(200 - 10.f * i) < 15) continue;  // ambiguous while they overlap
+      float fx = t.box.x + t.box.width / 2;
+      if (std::abs(fx - (100 + 10.f * i)) < 1) id_of_a[i] = t.id;
+      if (std::abs(fx - (500 - 10.f * i)) < 1) id_of_b[i] = t.id;
+    }
+  }
+  std::set<int> a_ids, b_ids;
+  for (auto [i, id] : id_of_a) a_ids.insert(id);
+  for (auto [i, id] : id_of_b) b_ids.insert(id);
+  EXPECT_EQ(a_ids.size(), 1u);
+  EXPECT_EQ(b_ids.size(), 1u) << "the gap must be bridged";
+  EXPECT_NE(*a_ids.begin(), *b_ids.begin());
+  // Unseen for longer than max_gap: dropped.
+  auto dropped = tr.Update(29 * 200 + 1001, {});
+  EXPECT_EQ(dropped.size(), 2u);
+  EXPECT_TRUE(tr.tracks().empty());
+}
+
+TEST(ZonePresence, InertiaDwellAndExitHysteresis) {
+  ZonePresence p(PresenceParams{.inertia_frames = 3, .min_dwell_ms = 1000, .exit_ms = 2000});
+  // Two frames inside then outside: never present (a detector flicker).
+  p.Observe(0, true);
+  p.Observe(200, true);
+  p.Observe(400, false);
+  EXPECT_FALSE(p.Present());
+  EXPECT_EQ(p.state(), ZonePresence::State::kOutside);
+  // Three frames is enough for inertia but dwell needs 1 s since the first.
+  for (int64_t t = 1000; t <= 1800; t += 200) {
+    p.Observe(t, true);
+    EXPECT_FALSE(p.Present()) << t;
+  }
+  p.Observe(2000, true);
+  EXPECT_TRUE(p.Present());
+  EXPECT_EQ(p.entered_ms(), 1000);
+  EXPECT_EQ(p.present_ms(), 2000);
+  // A short step outside (1 s) keeps the stay.
+  p.Observe(2200, false);
+  p.Observe(3200, false);
+  EXPECT_TRUE(p.Present());
+  p.Observe(3400, true);
+  EXPECT_EQ(p.state(), ZonePresence::State::kInside);
+  // Out for good: ends 2 s after leaving, not before.
+  p.Observe(3600, false);
+  EXPECT_FALSE(p.Expire(5500));
+  EXPECT_TRUE(p.Present());
+  EXPECT_TRUE(p.Expire(5600));
+  EXPECT_FALSE(p.Present());
+  EXPECT_TRUE(p.TakeEnded());
+  EXPECT_FALSE(p.TakeEnded());
+  EXPECT_EQ(p.last_inside_ms(), 3400);
+  // Unseen while inside (detector lost the person): ends exit_ms after the last sight.
+  ZonePresence q(PresenceParams{.inertia_frames = 1, .min_dwell_ms = 0, .exit_ms = 2000});
+  q.Observe(0, true);
+  EXPECT_TRUE(q.Present());
+  EXPECT_FALSE(q.Expire(1999));
+  EXPECT_TRUE(q.Expire(2000));
+}
+
+// Runs `frames` frames; `script(i)` gives frame i's detections.
+template <typename F>
+Collect RunScript(Analyzer& a, ScriptedDetector& det, int frames, F script) {
+  Collect sink;
+  for (int i = 0; i < frames; ++i) {
+    det.next = script(i);
+    a.Process(MakeFrame(i), sink);
+  }
+  a.Finish(MakeFrame(frames).pts_ms, sink);
+  return sink;
+}
+
+TEST(ZoneIntrusion, BeginsAfterDwellEndsAfterHysteresis) {
+  auto det = std::make_shared<ScriptedDetector>();
+  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false}"),
+                             "cameras[0].algorithms.zone_intrusion", Camera(det));
+  ASSERT_TRUE(a) << a.error().ToString();
+  // 5 fps. A person walks outside the zone on the left (always), another stands in the zone
+  // from frame 10 (2.0 s) to frame 30 (6.0 s), a third flickers in the zone for 2 frames.
+  auto sink = RunScript(**a, *det, 60, [](int i) {
+    std::vector<Detection> d = {PersonAt(100 + i, 300)};
+    if (i >= 10 && i <= 30) d.push_back(PersonAt(480, 300, i == 20 ? 0.99f : 0.7f));
+    if (i == 40 || i == 41) d.push_back(PersonAt(600, 340));
+    return d;
+  });
+  auto begins = sink.Of(EventPhase::kBegin);
+  auto ends = sink.Of(EventPhase::kEnd);
+  ASSERT_EQ(begins.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  const EdgeEvent& b = begins[0];
+  EXPECT_EQ(b.type, "vision.intrusion");
+  EXPECT_EQ(b.zone, "gate");
+  EXPECT_EQ(b.camera_id, "cam-1");
+  // Track confirmed on frame 11 (min_hits 2), stay confirmed 1 s after its first inside frame.
+  EXPECT_EQ(b.start_ms, 2200);
+  ASSERT_EQ(b.boxes.size(), 1u);
+  EXPECT_NEAR(b.boxes[0].x, 460.f / 640, 1e-4);
+  EXPECT_NEAR(b.boxes[0].y + b.boxes[0].h, 300.f / 360, 1e-4);
+  const EdgeEvent& e = ends[0];
+  EXPECT_EQ(e.id, b.id);
+  EXPECT_EQ(e.end_ms, 6000);
+  EXPECT_EQ(e.snapshot_pts_ms, 4000) << "the best-scoring frame";
+  EXPECT_FALSE(e.snapshot.empty());
+  ASSERT_FALSE(e.trajectory.empty());
+  EXPECT_NEAR(e.trajectory.front().x, 0.75f, 1e-4);
+  ASSERT_TRUE(e.data.contains("tracks"));
+  EXPECT_EQ(e.data["tracks"].size(), 1u);
+  for (const auto& ev : sink.events) EXPECT_EQ(ev.id, b.id);
+  // The end step comes after the exit hysteresis (2 s past 6.0 s), not at Finish.
+  EXPECT_LT(sink.events.back().end_ms, 12000);
+}
+
+TEST(ZoneIntrusion, EmptyZoneAndDetectorErrorsGiveNoEvents) {
+  auto det = std::make_shared<ScriptedDetector>();
+  auto a = MakeZoneIntrusion(YAML::Load("{zones: far}"), "k", Camera(det));
+  ASSERT_TRUE(a) << a.error().ToString();
+  auto sink = RunScript(**a, *det, 50, [](int i) {
+    return std::vector<Detection>{PersonAt(480, 300), PersonAt(100 + 5 * i, 330)};
+  });
+  EXPECT_TRUE(sink.events.empty());
+  // The crop around "far" (top-left) is what the detector was given.
+  EXPECT_LT(det->last_size.width, 640);
+  det->fail = true;
+  Collect s2;
+  (*a)->Process(MakeFrame(60), s2);
+  EXPECT_TRUE(s2.events.empty());
+}
+
+TEST(Loitering, LongStayLoitersWalkingThroughDoesNot) {
+  auto det = std::make_shared<ScriptedDetector>();
+  auto a = MakeLoitering(YAML::Load("{zones: [gate], loiter_s: 20, max_radius: 0.1, "
+                                    "crop_to_zones: false}"),
+                         "k", Camera(det));
+  ASSERT_TRUE(a) << a.error().ToString();
+  // Person 1 walks slowly across the zone for 40 s (x 330 → 630): in the zone long, but moves
+  // far. Person 2 shuffles around (±8 px) at (500, 330) from 10 s to 50 s.
+  auto sink = RunScript(**a, *det, 300, [](int i) {
+    std::vector<Detection> d;
+    if (i < 200) d.push_back(PersonAt(330 + 1.5f * i, 250));
+    if (i >= 50 && i < 250) d.push_back(PersonAt(500 + ((i % 4) - 2) * 4.f, 330));
+    return d;
+  });
+  auto begins = sink.Of(EventPhase::kBegin);
+  ASSERT_EQ(begins.size(), 1u);
+  EXPECT_EQ(begins[0].type, "vision.loitering");
+  EXPECT_NEAR(begins[0].start_ms, 10200, 1);
+  EXPECT_GE(begins[0].data["dwell_s"].get<double>(), 20.0);
+  auto ends = sink.Of(EventPhase::kEnd);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].end_ms, 49800, 1);
+}
+
+TEST(Crowd, CountsOverTimeAndHysteresis) {
+  auto det = std::make_shared<ScriptedDetector>();
+  auto a = MakeCrowd(YAML::Load("{zones: [gate], min_people: 3, min_duration_s: 5, exit_s: 3, "
+                                "crop_to_zones: false}"),
+                     "k", Camera(det));
+  ASSERT_TRUE(a) << a.error().ToString();
+  // 4 people from 2 s to 20 s; one leaves at 12 s (3 remain); at 20 s two leave; a single
+  // frame where only 2 are detected (at 15 s) must not end it.
+  auto sink = RunScript(**a, *det, 150, [](int i) {
+    std::vector<Detection> d;
+    if (i >= 10 && i < 100) {
+      d.push_back(PersonAt(360, 300));
+      d.push_back(PersonAt(440, 300));
+      if (i != 75) d.push_back(PersonAt(520, 300));
+      if (i < 60) d.push_back(PersonAt(600, 300));
+    } else if (i >= 100) {
+      d.push_back(PersonAt(360, 300));
+    }
+    return d;
+  });
+  auto begins = sink.Of(EventPhase::kBegin);
+  auto ends = sink.Of(EventPhase::kEnd);
+  ASSERT_EQ(begins.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(begins[0].type, "vision.crowd");
+  // Tracks confirmed at frame 11, present after inertia 2 → count ≥ 3 from 2.4 s, begin 5 s on.
+  EXPECT_EQ(begins[0].start_ms, 2400);
+  EXPECT_EQ(ends[0].end_ms, 19800);
+  EXPECT_EQ(ends[0].data["max_count"].get<int>(), 4);
+  const Json& counts = ends[0].data["counts"];
+  ASSERT_GE(counts.size(), 15u);
+  EXPECT_EQ(counts[0][1].get<int>(), 4);
+  int at_15s = -1;
+  for (const auto& c : counts)
+    if (c[0].get<int64_t>() <= 15000) at_15s = c[1].get<int>();
+  EXPECT_EQ(at_15s, 3);
+  EXPECT_LT(counts[counts.size() - 1][1].get<int>(), 3);
+}
+
+TEST(ZoneAnalyzers, SharedDetectorRunsOncePerFrame) {
+  auto det = std::make_shared<ScriptedDetector>();
+  auto cam = Camera(det);
+  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false}"), "a", cam);
+  auto b = MakeCrowd(YAML::Load("{zones: [gate], crop_to_zones: false}"), "b", cam);
+  ASSERT_TRUE(a && b);
+  Collect sink;
+  for (int i = 0; i < 10; ++i) {
+    det->next = {PersonAt(480, 300)};
+    Frame f = MakeFrame(i);
+    (*a)->Process(f, sink);
+    (*b)->Process(f, sink);
+  }
+  EXPECT_EQ(det->calls, 10);
+}
+
+TEST(ZoneAnalyzers, BadParamsNameTheKey) {
+  auto cam = Camera(std::make_shared<ScriptedDetector>());
+  const std::string k = "cameras[0].algorithms.zone_intrusion";
+  auto r = MakeZoneIntrusion(YAML::Load("{zones: [nowhere]}"), k, cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), k + ".zones[0]");
+  r = MakeZoneIntrusion(YAML::Load("{zones: [gate, line]}"), k, cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), k + ".zones[1]");
+  r = MakeZoneIntrusion(YAML::Load("{min_dwell_s: -1}"), k, cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), k + ".min_dwell_s");
+  r = MakeZoneIntrusion(YAML::Load("{inertia: 3}"), k, cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), k + ".inertia");
+  r = MakeZoneIntrusion(YAML::Load("{detector: {kind: hog, scale: 0}}"), k, cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), k + ".detector.scale");
+  r = MakeLoitering(YAML::Load("{loiter_s: abc}"), "l", cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), "l.loiter_s");
+  r = MakeCrowd(YAML::Load("{min_people: 1}"), "c", cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), "c.min_people");
+  r = MakeCrowd(YAML::Load("[1]"), "c", cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), "c");
+  CameraContext none = cam;
+  none.zones.clear();
+  r = MakeCrowd(YAML::Load("{}"), "c", none);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), "c.zones");
+  // The pipeline's own keys are accepted.
+  EXPECT_TRUE(MakeCrowd(YAML::Load("{schedule: x, enabled: true}"), "c", cam));
+}
+
+TEST(ZoneAnalyzers, Registered) {
+  AnalyzerRegistry reg;
+  RegisterZoneAnalyzers(reg);
+  EXPECT_EQ(reg.Names(), (std::vector<std::string>{"crowd", "loitering", "zone_intrusion"}));
+}
+
+}  // namespace
+}  // namespace linli::edge
