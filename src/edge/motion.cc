@@ -5,7 +5,7 @@
 namespace linli::edge {
 
 bool MotionGate::Update(const cv::Mat& bgr, int64_t pts_ms) {
-  if (bgr.empty()) return pts_ms < motion_until_;
+  if (bgr.empty()) return pts_ms <= motion_until_;
   cv::Mat small, grey;
   const int w = std::min(cfg_.width, bgr.cols);
   const int h = std::max(1, static_cast<int>(std::lround(bgr.rows * static_cast<double>(w) / bgr.cols)));
@@ -24,7 +24,7 @@ bool MotionGate::Update(const cv::Mat& bgr, int64_t pts_ms) {
   const int changed = cv::countNonZero(diff > cfg_.threshold);
   last_changed_ = static_cast<double>(changed) / static_cast<double>(diff.total());
   if (last_changed_ >= cfg_.min_area && changed > 0) motion_until_ = pts_ms + cfg_.hold_ms;
-  return pts_ms < motion_until_;
+  return pts_ms <= motion_until_;
 }
 
 }  // namespace linli::edge
