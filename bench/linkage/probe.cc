@@ -21,11 +21,13 @@
 //     without commands. One summary line on stdout:
 //       probe: rate=R events=N doors=K expected=E matched=M missing=X duplicates=D misdirected=W
 //              foreign=F bad=B expired=Z publish_rate=P cmd_rate=C p50_ms=.. p99_ms=.. max_ms=..
-//              all_p50_ms=.. all_p99_ms=.. last_ms=..
+//              all_p50_ms=.. all_p99_ms=.. last_ms=.. probe_cpu_s=..
 //     (all_*: until the last door of an event got its command; last_ms: the latest command after
-//     the end of publishing). Exit 0 when it ran (whatever it measured), 3 when not ready.
+//     the end of publishing; probe_cpu_s: the probe's own CPU time, to tell whether it was the
+//     bottleneck). Exit 0 when it ran (whatever it measured), 3 when not ready.
 // Thread-safety: single-threaded.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -73,6 +75,14 @@ std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
   return s;
+}
+
+// CPU time of this process so far (user + system), to show whether the probe itself saturates.
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 double Quantile(std::vector<double> v, double q) {
@@ -418,12 +428,12 @@ class Probe final : public MqttPoolListener {
                 " missing=%" PRId64 " duplicates=%" PRId64 " misdirected=%" PRId64 " foreign=%" PRId64
                 " bad=%" PRId64 " expired=%" PRId64 " publish_errors=%" PRId64 " disconnects=%" PRId64
                 " publish_rate=%.1f cmd_rate=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f all_p50_ms=%.3f"
-                " all_p99_ms=%.3f last_ms=%.1f\n",
+                " all_p99_ms=%.3f last_ms=%.1f probe_cpu_s=%.2f\n",
                 o_.rate, sent, o_.doors.size(), expected, matched_, expected - matched_, duplicates_, misdirected_,
                 foreign_, bad_, expired_, publish_errors_, disconnects_, span > 0 ? (sent - 1) / span : 0.0,
                 cmd_span > 0 ? matched_ / cmd_span : 0.0, Quantile(latencies_ms_, 0.5), Quantile(latencies_ms_, 0.99),
                 latencies_ms_.empty() ? std::nan("") : *std::max_element(latencies_ms_.begin(), latencies_ms_.end()),
-                Quantile(all_ms_, 0.5), Quantile(all_ms_, 0.99), last_ms);
+                Quantile(all_ms_, 0.5), Quantile(all_ms_, 0.99), last_ms, CpuSeconds());
     std::fflush(stdout);
     Close();
     return 0;
