@@ -90,6 +90,8 @@ int Serve(const ServeOptions& options) {
   if (!store) return Fatal("store", store.error().ToString());
   auto cipher = FieldCipher::LoadOrCreate((dir / "field.key").string());
   if (!cipher) return Fatal("field.key", cipher.error().ToString());
+  auto blobs = store::OpenFileBlobStore((dir / "media").string());
+  if (!blobs) return Fatal("--data-dir", blobs.error().ToString());
 
   // Broker.
   std::unique_ptr<mqtt::CredentialAuthority> credentials;
@@ -135,6 +137,7 @@ int Serve(const ServeOptions& options) {
   deps.device_hooks = &bridge;
   deps.presence = &bridge;
   deps.metrics = &metrics::Default();
+  deps.blobs = blobs->get();
   if (!options.admin_password.empty()) {
     auto created = api::EnsureAdminUser(deps, options.admin_password);
     if (!created) return Fatal("LINLI_ADMIN_PASSWORD", created.error().ToString());

@@ -47,6 +47,22 @@ bool MayRead(Role role, Resource r) {
     case Resource::kApiKeys:
     case Resource::kDeviceCredentials:
       return false;  // write-only resources
+    case Resource::kContact:
+      return OneOf(role, {kAdmin, kOperator, kPolice});
+    case Resource::kWebhook:
+      return role == kAdmin;
+    case Resource::kMedia:
+      return OneOf(role, {kAdmin, kOperator, kTechnician, kGridWorker, kPolice, kIntegrator});
+    case Resource::kAlarm:
+      return OneOf(role, {kAdmin, kOperator, kTechnician, kGridWorker, kPolice, kIntegrator});
+    case Resource::kWorkOrder:
+      return OneOf(role, {kAdmin, kOperator, kTechnician, kGridWorker, kResident});
+    case Resource::kRule:
+      return OneOf(role, {kAdmin, kOperator});
+    case Resource::kCommand:
+      return OneOf(role, {kAdmin, kOperator, kTechnician, kIntegrator});
+    case Resource::kIncidentStats:
+      return OneOf(role, {kAdmin, kOperator, kGridWorker, kPolice});
   }
   return false;
 }
@@ -71,11 +87,28 @@ bool MayWrite(Role role, Resource r, Action a) {
       return a == Action::kUpdate && OneOf(role, {kAdmin, kOperator, kIntegrator});
     case Resource::kApiKeys:
       return a == Action::kCreate && role == kAdmin;
+    case Resource::kContact:
+      return OneOf(role, {kAdmin, kOperator});
+    case Resource::kWebhook:
+      return role == kAdmin;
+    case Resource::kMedia:
+      return a == Action::kCreate && OneOf(role, {kAdmin, kOperator, kTechnician, kIntegrator});
+    case Resource::kAlarm:
+      return a != Action::kDelete && OneOf(role, {kAdmin, kOperator});
+    case Resource::kWorkOrder:
+      if (a == Action::kDelete) return false;
+      if (a == Action::kCreate) return OneOf(role, {kAdmin, kOperator, kGridWorker, kResident});
+      return OneOf(role, {kAdmin, kOperator, kTechnician, kGridWorker});
+    case Resource::kRule:
+      return role == kAdmin;
+    case Resource::kCommand:
+      return a == Action::kCreate && OneOf(role, {kAdmin, kOperator});
     case Resource::kDeviceData:
     case Resource::kFeed:
     case Resource::kDeadLetters:
     case Resource::kAudit:
     case Resource::kMetrics:
+    case Resource::kIncidentStats:
       return false;  // read-only through the API
   }
   return false;
@@ -119,6 +152,22 @@ std::string_view ResourceName(Resource r) {
       return "api_keys";
     case Resource::kDeviceCredentials:
       return "device_credentials";
+    case Resource::kContact:
+      return "contact";
+    case Resource::kWebhook:
+      return "webhook";
+    case Resource::kMedia:
+      return "media";
+    case Resource::kAlarm:
+      return "alarm";
+    case Resource::kWorkOrder:
+      return "work_order";
+    case Resource::kRule:
+      return "rule";
+    case Resource::kCommand:
+      return "command";
+    case Resource::kIncidentStats:
+      return "incident_stats";
   }
   return "unknown";
 }
@@ -159,6 +208,10 @@ Resource ResourceOf(model::Kind kind) {
       return Resource::kDevice;
     case model::Kind::kUser:
       return Resource::kUser;
+    case model::Kind::kContact:
+      return Resource::kContact;
+    case model::Kind::kWebhook:
+      return Resource::kWebhook;
   }
   return Resource::kUser;  // unreachable: every Kind is listed above
 }

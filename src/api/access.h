@@ -15,6 +15,19 @@
 //     admin, operator, technician, grid_worker, police, integrator.
 //   dead letters, audit log, /metrics, API keys: admin.
 //   device credential rotation: whoever may write devices.
+//   escalation contacts: read admin, operator, police; write admin, operator.
+//   webhooks: admin.
+//   media (snapshots, clips, photos): read as device data; upload admin, operator, technician,
+//     integrator (edge boxes use an integrator API key).
+//   alarms: read admin, operator, technician, grid_worker, police, integrator; raise manually
+//     and work (acknowledge, dispatch, resolve, close, comment) admin, operator.
+//   work orders: read admin, operator, technician, grid_worker, residents (their own requests);
+//     open admin, operator, grid_worker, residents (repair requests for their household);
+//     work (assign, start, complete, close, comment) admin, operator, technician, grid_worker.
+//   rules: read admin, operator; write admin.
+//   device commands: read admin, operator, technician, integrator; send admin, operator
+//     (opening doors is sensitive: every command is audited).
+//   incident statistics: admin, operator, grid_worker, police.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -46,6 +59,14 @@ enum class Resource {
   kMetrics,
   kApiKeys,
   kDeviceCredentials,  // MQTT password rotation
+  kContact,
+  kWebhook,
+  kMedia,
+  kAlarm,
+  kWorkOrder,
+  kRule,
+  kCommand,
+  kIncidentStats,
 };
 
 enum class Action { kRead, kCreate, kUpdate, kDelete };
@@ -66,7 +87,15 @@ inline constexpr Resource kAllResources[] = {Resource::kRegion,
                                              Resource::kAudit,
                                              Resource::kMetrics,
                                              Resource::kApiKeys,
-                                             Resource::kDeviceCredentials};
+                                             Resource::kDeviceCredentials,
+                                             Resource::kContact,
+                                             Resource::kWebhook,
+                                             Resource::kMedia,
+                                             Resource::kAlarm,
+                                             Resource::kWorkOrder,
+                                             Resource::kRule,
+                                             Resource::kCommand,
+                                             Resource::kIncidentStats};
 inline constexpr Action kAllActions[] = {Action::kRead, Action::kCreate, Action::kUpdate,
                                          Action::kDelete};
 

@@ -12,6 +12,7 @@
 #include "model/records.h"
 #include "model/registry.h"
 #include "mqtt/credentials.h"
+#include "store/blob_store.h"
 #include "store/store.h"
 
 namespace linli::api {
@@ -52,6 +53,8 @@ struct ApiDeps {
   DeviceHooks* device_hooks = nullptr;
   PresenceView* presence = nullptr;
   metrics::Registry* metrics = nullptr;
+  // Media bytes (snapshots, clips, photos); null disables the media routes (503).
+  store::BlobStore* blobs = nullptr;
 };
 
 }  // namespace linli::api

@@ -67,6 +67,7 @@ Router BuildRouter(ApiContext* ctx) {
   AddSystemRoutes(r, ctx);
   AddRegistryRoutes(r, ctx);
   AddQueryRoutes(r, ctx);
+  AddMediaRoutes(r, ctx);
   return r;
 }
 

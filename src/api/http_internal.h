@@ -77,6 +77,7 @@ struct ServerState {
   const Router& router;
   net::thread_pool& workers;
   Tracker& tracker;
+  uint64_t max_route_body_bytes = 0;  // the largest RouteDoc::max_body_bytes
 };
 
 using StringResponse = http::response<http::string_body>;

@@ -118,7 +118,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     idle_ = true;
     if (stopping_) return CloseSocket();
     parser_.emplace();
-    parser_->body_limit(st_.ctx.options.max_body_bytes);
+    body_limit_ = st_.ctx.options.max_body_bytes;
+    parser_->body_limit(std::max<uint64_t>(body_limit_, st_.max_route_body_bytes));
     parser_->header_limit(16 * 1024);
     stream_.expires_after(std::chrono::milliseconds(st_.ctx.options.read_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
@@ -129,6 +130,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     idle_ = false;
     if (ec) return OnReadError(ec);
     auto& req = parser_->get();
+    // Routes that take large raw bodies (media uploads) raise the limit for this request only.
+    {
+      std::string_view target(req.target().data(), req.target().size());
+      target = target.substr(0, target.find('?'));
+      Router::Match m = st_.router.Find(std::string_view(req.method_string().data(), req.method_string().size()),
+                                        target);
+      body_limit_ = st_.ctx.options.max_body_bytes;
+      if (m.route != nullptr && m.route->doc.max_body_bytes > 0) body_limit_ = m.route->doc.max_body_bytes;
+      // The header was parsed under the largest limit of any route; Beast checks a declared
+      // Content-Length only while parsing the header, so the route's own limit is checked here.
+      auto length = parser_->content_length();
+      if (length && *length > body_limit_) return OnReadError(http::error::body_limit);
+      parser_->body_limit(body_limit_);
+    }
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
                                                                      req.version());
@@ -151,7 +166,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
     if (ec == http::error::body_limit) {
       return Reject(
           413, "payload_too_large",
-          "the body exceeds " + std::to_string(st_.ctx.options.max_body_bytes) + " bytes");
+          "the body exceeds " + std::to_string(body_limit_) + " bytes");
     }
     if (ec == http::error::header_limit)
       return Reject(431, "headers_too_large", "request headers too large");
@@ -307,6 +322,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public Clo
   std::string remote_;
   TrackerToken token_;
   bool idle_ = false;
+  size_t body_limit_ = 0;
   bool stopping_ = false;
   bool handed_off_ = false;
 };
@@ -354,7 +370,9 @@ class ServerImpl final : public Server {
     }
     const int port = acceptor_.local_endpoint().port();
     workers_ = std::make_unique<net::thread_pool>(static_cast<size_t>(o.threads));
-    state_ = std::make_unique<ServerState>(ServerState{ctx_, router_, *workers_, tracker_});
+    uint64_t max_route_body = 0;
+    for (const Route& r : router_.routes()) max_route_body = std::max<uint64_t>(max_route_body, r.doc.max_body_bytes);
+    state_ = std::make_unique<ServerState>(ServerState{ctx_, router_, *workers_, tracker_, max_route_body});
     started_ = true;
     // Keeps the I/O threads running while Stop() winds connections down (without it they
     // return as soon as no operation is pending, stranding posted shutdown work).

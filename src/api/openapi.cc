@@ -68,7 +68,7 @@ void AddKindSchemas(Json& schemas) {
   for (model::Kind kind : model::AllKinds()) {
     const auto& spec = model::Spec(kind);
     const std::string base = "Kind_" + spec.name;
-    const bool compound_bound = kind != model::Kind::kRegion && kind != model::Kind::kUser;
+    const bool compound_bound = model::CompoundBound(kind);
 
     Json out = Json::object();
     out["id"] = Type("string");
@@ -132,6 +132,17 @@ void AddFixedSchemas(Json& s) {
                 {"field", Json{{"type", "string"}, {"description", "the input field at fault"}}}},
                {"code", "message"})}},
       {"error"});
+  s["Media"] = Object({{"id", Type("string")},
+                       {"compound_id", Type("string")},
+                       {"device_id", Type("string")},
+                       {"event_id", Type("string")},
+                       {"content_type", Type("string")},
+                       {"size", Int64()},
+                       {"sha256", Type("string")},
+                       {"created_ms", Int64()},
+                       {"uploaded_by", Type("string")}},
+                      {"id", "compound_id", "content_type", "size", "sha256", "created_ms"});
+  s["MediaList"] = Object({{"items", ArrayOf(Ref("Media"))}}, {"items"});
   s["Health"] =
       Object({{"status", Type("string")}, {"version", Type("string")}, {"time_ms", Int64()}},
              {"status", "version", "time_ms"});
@@ -313,6 +324,12 @@ Json BuildOpenApi(const Router& router) {
       op["requestBody"] = {
           {"required", !r.doc.body_optional},
           {"content", {{"application/json", {{"schema", Ref(r.doc.request_schema)}}}}}};
+    }
+    if (!r.doc.request_content_types.empty()) {
+      Json content = Json::object();
+      for (const auto& ct : r.doc.request_content_types)
+        content[ct] = {{"schema", {{"type", "string"}, {"format", "binary"}}}};
+      op["requestBody"] = {{"required", true}, {"content", content}};
     }
     Json ok = {{"description", "success"}};
     if (r.doc.success_status != 204) {

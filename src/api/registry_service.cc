@@ -32,7 +32,7 @@ bool BoolField(const Json& fields, const std::string& name) {
 }
 
 // Kinds whose records belong to a compound (and are therefore scope-checked).
-bool CompoundBound(Kind k) { return k != Kind::kRegion && k != Kind::kUser; }
+using model::CompoundBound;
 
 std::string NormalisePii(std::string_view field, std::string_view value) {
   size_t b = 0, e = value.size();
@@ -261,6 +261,22 @@ Result<std::string> RegistryService::DeriveCompound(const Principal& p, Kind kin
     case Kind::kRoom: {
       LINLI_ASSIGN_OR_RETURN(Record u, ref(Kind::kUnit, "unit_id", Str(fields, "unit_id")));
       return u.compound_id;
+    }
+    case Kind::kContact: {
+      std::string cid = Str(fields, "compound_id");
+      LINLI_RETURN_IF_ERROR(ref(Kind::kCompound, "compound_id", cid));
+      return cid;
+    }
+    case Kind::kWebhook: {
+      auto it = fields.find("compounds");
+      if (it != fields.end() && it->is_array()) {
+        for (const auto& s : *it) {
+          std::string id = s.is_string() ? s.get<std::string>() : std::string();
+          if (!model::ValidateId(id)) return InvalidArgument("compounds", "no such compound '" + id + "'");
+          LINLI_RETURN_IF_ERROR(ref(Kind::kCompound, "compounds", id));
+        }
+      }
+      return std::string();
     }
     case Kind::kPerson:
     case Kind::kVehicle:

@@ -77,6 +77,11 @@ struct RouteDoc {
   int success_status = 200;
   std::vector<QueryParamDoc> query;
   std::string response_content_type = "application/json";
+  // Raw (non-JSON) request bodies the route accepts, e.g. {"image/jpeg", "video/mp4"}; the
+  // handler reads RequestContext::req.body. Mutually exclusive with request_schema.
+  std::vector<std::string> request_content_types;
+  // Per-route body limit (0 = the server's max_body_bytes).
+  size_t max_body_bytes = 0;
 };
 
 struct Route {

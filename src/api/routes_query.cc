@@ -6,41 +6,11 @@
 
 #include "api/access.h"
 #include "api/api_context.h"
+#include "api/route_util.h"
 
 namespace linli::api {
 namespace {
 
-constexpr int64_t kMaxTime = INT64_MAX;
-
-Result<void> Require(const Principal& p, Resource r) {
-  if (Allowed(p.role, r, Action::kRead)) return {};
-  return Fail(ErrorCode::kPermissionDenied, "role " + std::string(RoleName(p.role)) +
-                                                " may not read " + std::string(ResourceName(r)));
-}
-
-// A record of `kind` (device or compound) in the caller's scope, for device-data queries
-// (which some roles may run without being allowed to read the device registry).
-Result<model::Record> InScope(ApiContext& ctx, const Principal& p, model::Kind kind,
-                              const std::string& id, const std::string& field = "") {
-  auto missing = Fail(ErrorCode::kNotFound,
-                      "no such " + std::string(model::KindName(kind)) + " '" + id + "'", field);
-  if (!model::ValidateId(id)) return missing;
-  auto rec = ctx.deps.store->GetRecord(kind, id);
-  if (!rec) {
-    if (rec.error().code() == ErrorCode::kNotFound) return missing;
-    return std::unexpected(rec.error());
-  }
-  if (!p.InScope(rec->compound_id)) return missing;
-  return rec;
-}
-
-Result<std::string> StringParam(const ApiRequest& req, std::string_view name, size_t max_len) {
-  std::string v = req.Query(name).value_or("");
-  if (v.size() > max_len)
-    return InvalidArgument(std::string(name),
-                           "must be at most " + std::to_string(max_len) + " bytes");
-  return v;
-}
 
 Json TelemetryJson(const model::TelemetryPoint& t) {
   Json j{{"metric", t.metric}, {"ts_ms", t.ts_ms}};
@@ -76,12 +46,6 @@ Json OnlineJson(const std::string& compound_id, const PresenceView::Ratio& r) {
       {"ratio", r.total > 0 ? static_cast<double>(r.online) / static_cast<double>(r.total) : 0.0}};
 }
 
-Result<void> TimeRange(const ApiRequest& req, int64_t* from, int64_t* to) {
-  LINLI_ASSIGN_OR_RETURN(*from, IntParam(req, "from", 0, 0, kMaxTime));
-  LINLI_ASSIGN_OR_RETURN(*to, IntParam(req, "to", kMaxTime, 0, kMaxTime));
-  if (*to < *from) return InvalidArgument("to", "must not be before from");
-  return {};
-}
 
 const std::string kDataRoles =
     "Roles: admin, operator, technician, grid_worker, police, integrator. A device or compound "

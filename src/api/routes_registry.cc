@@ -47,7 +47,7 @@ void AddRegistryRoutes(Router& r, ApiContext* ctx) {
     const std::string read_roles = "Roles: " + WhoMayRead(kind) + ".";
     const std::string write_roles = "Roles: " + WhoMayWrite(kind) + ".";
     const std::string scope_note =
-        kind == model::Kind::kRegion || kind == model::Kind::kUser
+        !model::CompoundBound(kind)
             ? std::string()
             : " Records outside the caller's compound scope are not found (404).";
 

@@ -31,6 +31,11 @@ class ServerTest : public testing::RegistryFixture {
     std::ofstream(dir_.File("secret.txt")) << "secret";
     std::ofstream(dir_.File("openapi.json")) << R"({"openapi":"3.0.3"})";
 
+    auto blobs = store::OpenFileBlobStore(dir_.File("media"));
+    ASSERT_TRUE(blobs.has_value());
+    blobs_ = std::move(*blobs);
+    deps_.blobs = blobs_.get();
+
     ServerOptions o;
     o.port = 0;
     o.threads = 2;
@@ -99,6 +104,7 @@ class ServerTest : public testing::RegistryFixture {
   }
 
   std::string web_root_;
+  std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<Server> server_;
   int port_ = 0;
   std::unique_ptr<HttpClient> client_;
@@ -541,6 +547,61 @@ TEST_F(ServerTest, StopClosesFeedsAndIsIdempotent) {
   stopper.join();
   server_->Stop();
   EXPECT_EQ(HttpClient(port_).Get("/api/v1/health").status, 0);  // no longer listening
+}
+
+}  // namespace
+}  // namespace linli::api
+
+namespace linli::api {
+namespace {
+
+std::string FakeJpeg(size_t n, char fill) {
+  std::string b = "\xFF\xD8\xFF\xE0";
+  b.append(n, fill);
+  return b;
+}
+
+TEST_F(ServerTest, MediaUploadIsIdempotentScopedAndChecked) {
+  const std::string jpeg = FakeJpeg(20000, 'x');  // larger than the 8 KiB JSON body limit
+  const std::string op = tokens_[Role::kOperator];
+  auto put = [&](const std::string& target, const std::string& body, const std::string& token,
+                 const std::string& type = "image/jpeg") {
+    return client_->Request("PUT", target, body, token, {}, type);
+  };
+  HttpResult first = put("/api/v1/media/snap-1?device=devA&event=ev-1", jpeg, op);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(first.json["compound_id"], "A");
+  EXPECT_EQ(first.json["size"], static_cast<int64_t>(jpeg.size()));
+  EXPECT_EQ(put("/api/v1/media/snap-1?device=devA&event=ev-1", jpeg, op).status, 200);
+  EXPECT_EQ(put("/api/v1/media/snap-1?device=devA", FakeJpeg(100, 'y'), op).status, 409);
+
+  HttpResult got = client_->Get("/api/v1/media/snap-1", tokens_[Role::kPolice]);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, jpeg);
+  EXPECT_EQ(got.Header("content-type"), "image/jpeg");
+  HttpResult list = client_->Get("/api/v1/media?event=ev-1", op);
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.json["items"].size(), 1u);
+
+  // Wrong type, wrong magic, other compound's device, no device, roles without upload.
+  EXPECT_EQ(put("/api/v1/media/snap-2?device=devA", jpeg, op, "text/html").status, 400);
+  EXPECT_EQ(put("/api/v1/media/snap-2?device=devA", "<html>", op).status, 400);
+  EXPECT_EQ(put("/api/v1/media/snap-2?device=devB", jpeg, op).status, 404);
+  EXPECT_EQ(put("/api/v1/media/snap-2", jpeg, op).status, 400);
+  EXPECT_EQ(put("/api/v1/media/snap-2?device=devA", jpeg, tokens_[Role::kResident]).status, 403);
+  EXPECT_EQ(put("/api/v1/media/snap-2?device=devA", jpeg, tokens_[Role::kPolice]).status, 403);
+  EXPECT_EQ(put("/api/v1/media/bad%20id?device=devA", jpeg, op).status, 400);
+  // A declared 33 MiB body is refused from its header, before any of it is read.
+  HttpResult huge = client_->Raw("PUT /api/v1/media/huge?device=devA HTTP/1.1\r\nHost: x\r\n"
+                                 "Authorization: Bearer " + op + "\r\nContent-Type: image/jpeg\r\n"
+                                 "Content-Length: " + std::to_string(33u << 20) + "\r\n\r\n");
+  EXPECT_EQ(huge.status, 413);
+
+  // Another compound's media is not found; residents may not read media.
+  ASSERT_EQ(put("/api/v1/media/snap-b?device=devB", jpeg, root_).status, 201);
+  EXPECT_EQ(client_->Get("/api/v1/media/snap-b", op).status, 404);
+  EXPECT_EQ(client_->Get("/api/v1/media/snap-1", tokens_[Role::kResident]).status, 403);
+  EXPECT_EQ(client_->Get("/api/v1/media/nope", op).status, 404);
 }
 
 }  // namespace

@@ -141,6 +141,11 @@ bool IsCode(std::string_view s) {
   return std::regex_match(s.begin(), s.end(), re);
 }
 
+bool IsHttpUrl(std::string_view s) {
+  static const std::regex re("^https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%\\[\\]-]+$");
+  return std::regex_match(s.begin(), s.end(), re);
+}
+
 bool IsDate(std::string_view s) {
   static const std::regex re("^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$");
   return std::regex_match(s.begin(), s.end(), re);
@@ -221,6 +226,23 @@ std::vector<KindSpec> BuildSpecs() {
                     List("scopes"), Ref("person_id", Kind::kPerson), Bool("disabled"), password,
                     Pii(With(Str("phone", false, 20), StringCheck(IsValidPhone, "is not a valid phone number")))},
                    "", "username"});
+  specs.push_back({Kind::kContact, "contact", "contacts",
+                   {Immutable(Ref("compound_id", Kind::kCompound, true)),
+                    Filterable(Enum("role", {"property_manager", "security", "police_station", "fire_brigade",
+                                             "medical", "maintenance", "community", "other"},
+                                    true)),
+                    Str("name", true, 100),
+                    Pii(With(Str("phone", false, 20), StringCheck(IsValidPhone, "is not a valid phone number"))),
+                    With(Str("webhook_url", false, 500), StringCheck(IsHttpUrl, "must be an http:// or https:// URL")),
+                    With(Int("priority"), IntRange(0, 100)), Str("note", false, 500)},
+                   "compound_id", "name"});
+  FieldSpec secret = Str("secret", false, 200);
+  secret.write_only = true;
+  specs.push_back({Kind::kWebhook, "webhook", "webhooks",
+                   {Str("name", true, 100),
+                    With(Str("url", true, 500), StringCheck(IsHttpUrl, "must be an http:// or https:// URL")),
+                    secret, List("topics"), List("compounds"), Bool("enabled")},
+                   "", "name"});
   return specs;
 }
 
@@ -229,9 +251,9 @@ const std::vector<KindSpec>& Specs() {
   return *specs;
 }
 
-constexpr std::array<Kind, 10> kAllKinds = {Kind::kRegion, Kind::kCompound, Kind::kBuilding, Kind::kUnit,
+constexpr std::array<Kind, 12> kAllKinds = {Kind::kRegion, Kind::kCompound, Kind::kBuilding, Kind::kUnit,
                                             Kind::kRoom,   Kind::kPerson,   Kind::kVehicle,  Kind::kOrganisation,
-                                            Kind::kDevice, Kind::kUser};
+                                            Kind::kDevice, Kind::kUser,     Kind::kContact,  Kind::kWebhook};
 
 std::string CheckValue(const FieldSpec& f, Json& v) {
   switch (f.type) {
@@ -307,6 +329,10 @@ std::optional<Kind> KindFromCollection(std::string_view collection) {
 }
 
 std::string_view KindName(Kind kind) { return Spec(kind).name; }
+
+bool CompoundBound(Kind kind) {
+  return kind != Kind::kRegion && kind != Kind::kUser && kind != Kind::kWebhook;
+}
 
 bool ValidateId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;

@@ -33,6 +33,8 @@ enum class Kind {
   kOrganisation,
   kDevice,
   kUser,
+  kContact,  // escalation contacts of a compound (property manager, police station, fire brigade)
+  kWebhook,  // outgoing notification endpoints (admin)
 };
 
 enum class FieldType {
@@ -83,6 +85,9 @@ const KindSpec& Spec(Kind kind);
 std::span<const Kind> AllKinds();
 std::optional<Kind> KindFromCollection(std::string_view collection);
 std::string_view KindName(Kind kind);
+// True for kinds whose records belong to one compound (everything but regions, users and
+// webhooks): those are subject to compound scope.
+bool CompoundBound(Kind kind);
 
 // A registry record. `fields` holds the spec'd fields only (never id/compound_id/timestamps).
 // In the store, pii fields hold ciphertext ("v1:...") and "<name>_bidx" the blind index; above

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/incidents.h"
 #include "model/records.h"
 #include "model/registry.h"
 
@@ -62,8 +63,12 @@ struct IngestResult {
   int64_t telemetry_written = 0;
   int64_t events_written = 0;      // new events
   int64_t events_duplicate = 0;    // ignored because the id was already stored
-  // Ids of the new (non-duplicate) events, in batch order.
+  // Ids of the new (non-duplicate) events, in batch order, and their positions in the store's
+  // event log (increasing; EventsAfter() continues from them).
   std::vector<std::string> new_event_ids;
+  std::vector<int64_t> new_event_seqs;
+  // History ids of the status changes written, in batch order (StatusChangesAfter()).
+  std::vector<int64_t> status_change_ids;
 };
 
 struct EventQuery {
@@ -111,6 +116,130 @@ struct TokenRecord {
   int64_t created_ms = 0;
   int64_t expires_ms = 0;   // 0 = never (api keys)
   std::string label;
+};
+
+// ---- incidents ----
+
+struct AlarmQuery {
+  std::optional<std::vector<std::string>> compound_ids;  // scope; nullopt = all
+  std::string compound_id;                 // filter; empty = any
+  std::vector<model::AlarmState> states;   // any of; empty = any
+  bool open_only = false;                  // raised, acknowledged, dispatched
+  std::string type;                        // exact, or prefix ending with '*'
+  std::string rule_id;
+  std::string device_id;
+  int64_t from_ms = 0;                     // on raised_ms, inclusive
+  int64_t to_ms = INT64_MAX;               // exclusive
+  int limit = 50;                          // 1..1000, newest first
+  int offset = 0;
+};
+
+struct WorkOrderQuery {
+  std::optional<std::vector<std::string>> compound_ids;
+  std::string compound_id;
+  std::vector<model::WorkOrderState> states;
+  bool open_only = false;
+  std::string kind;
+  std::string assignee;
+  std::string assignee_role;
+  std::string alarm_id;
+  std::string device_id;
+  std::string room_id;
+  std::string actor;          // who opened it (residents see their own)
+  int64_t from_ms = 0;        // on created_ms
+  int64_t to_ms = INT64_MAX;
+  int limit = 50;
+  int offset = 0;
+};
+
+struct CommandQuery {
+  std::optional<std::vector<std::string>> compound_ids;
+  std::string device_id;
+  std::string alarm_id;
+  std::string cause_id;       // the cause's id (event, alarm)
+  std::vector<model::CommandState> states;
+  int64_t from_ms = 0;        // on created_ms
+  int64_t to_ms = INT64_MAX;
+  int limit = 100;
+  int offset = 0;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  int64_t total = 0;  // matches without limit/offset
+};
+
+// Per-(compound, type) figures over alarms raised in a time range.
+struct AlarmStatsRow {
+  std::string compound_id;
+  std::string type;
+  int64_t raised = 0;
+  int64_t open = 0;
+  int64_t acknowledged = 0;  // ever acknowledged
+  int64_t closed = 0;        // closed or false alarm
+  int64_t false_alarms = 0;
+  int64_t escalated = 0;     // at least one escalation step ran
+  double mean_ack_s = 0;     // over the acknowledged ones
+  double max_ack_s = 0;
+  double mean_close_s = 0;   // over the closed ones
+  double max_close_s = 0;
+  int64_t ack_overdue = 0;   // acknowledged after ack_due_ms, or still not acknowledged past it
+};
+
+struct StatsQuery {
+  std::optional<std::vector<std::string>> compound_ids;
+  std::string compound_id;
+  std::string type;
+  int64_t from_ms = 0;
+  int64_t to_ms = INT64_MAX;
+  int64_t now_ms = 0;  // for "still not acknowledged past its due time"
+};
+
+// Persisted state of one rule for one key (a device, a person, a window): the rules engine's
+// memory across restarts. An empty `state` deletes the entry.
+struct RuleStateEntry {
+  std::string rule_id;
+  std::string key;
+  Json state;
+  int64_t updated_ms = 0;
+};
+
+// Everything one incident step changes, written in one transaction: a rule firing (alarm +
+// commands + work order + notifications + the engine's state and checkpoint) or an operator's
+// action (alarm transition + log + audit). Alarms, work orders and commands are upserts by id;
+// log entries and audit entries are appended; notifications with id 0 are inserted and others
+// updated.
+struct IncidentWrite {
+  std::vector<model::Alarm> alarms;
+  std::vector<model::WorkOrder> work_orders;
+  std::vector<model::Command> commands;
+  std::vector<model::IncidentLogEntry> log;
+  std::vector<model::Notification> notifications;
+  std::vector<model::AuditEntry> audit;
+  std::vector<RuleStateEntry> rule_state;
+  std::vector<std::pair<std::string, std::string>> meta;  // checkpoints (SetMeta semantics)
+  bool empty() const {
+    return alarms.empty() && work_orders.empty() && commands.empty() && log.empty() &&
+           notifications.empty() && audit.empty() && rule_state.empty() && meta.empty();
+  }
+};
+
+struct IncidentWriteResult {
+  std::vector<int64_t> notification_ids;  // in the order of IncidentWrite::notifications
+};
+
+// A stored event with its position in the store's event log, for the rules engine's replay.
+struct SequencedEvent {
+  int64_t seq = 0;
+  model::Event event;
+};
+
+struct MediaQuery {
+  std::optional<std::vector<std::string>> compound_ids;
+  std::string event_id;
+  std::string device_id;
+  int limit = 100;
 };
 
 class Store {
@@ -177,6 +306,46 @@ class Store {
   virtual Result<void> DeleteToken(const std::string& token_hash) = 0;
   virtual Result<int64_t> DeleteTokensOfUser(const std::string& user_id) = 0;
   virtual Result<int64_t> DeleteExpiredTokens(int64_t now_ms) = 0;
+
+  // Events stored after position `after_seq` (see IngestResult::new_event_seqs), oldest first.
+  virtual Result<std::vector<SequencedEvent>> EventsAfter(int64_t after_seq, int limit) = 0;
+  // Status changes with history id > `after_id`, oldest first; the id is returned in `.first`.
+  virtual Result<std::vector<std::pair<int64_t, model::StatusChange>>> StatusChangesAfter(
+      int64_t after_id, int limit) = 0;
+
+  // ---- media ----
+  // Stores the metadata of an uploaded object. Idempotent: the same id with the same sha256
+  // returns the stored object; the same id with other content is kConflict.
+  virtual Result<model::MediaObject> PutMedia(const model::MediaObject& m) = 0;
+  virtual Result<model::MediaObject> GetMedia(const std::string& id) = 0;  // kNotFound
+  virtual Result<std::vector<model::MediaObject>> ListMedia(const MediaQuery& q) = 0;
+
+  // ---- incidents ----
+  virtual Result<IncidentWriteResult> ApplyIncidentWrite(const IncidentWrite& w) = 0;
+  virtual Result<model::Alarm> GetAlarm(const std::string& id) = 0;  // kNotFound
+  virtual Result<Page<model::Alarm>> ListAlarms(const AlarmQuery& q) = 0;
+  // The open alarm with this merge key, if any.
+  virtual Result<std::optional<model::Alarm>> FindOpenAlarm(const std::string& merge_key) = 0;
+  // Open alarms whose next escalation step is due at `now_ms`, soonest first.
+  virtual Result<std::vector<model::Alarm>> DueEscalations(int64_t now_ms, int limit) = 0;
+  virtual Result<std::vector<AlarmStatsRow>> AlarmStatistics(const StatsQuery& q) = 0;
+  virtual Result<model::WorkOrder> GetWorkOrder(const std::string& id) = 0;  // kNotFound
+  virtual Result<Page<model::WorkOrder>> ListWorkOrders(const WorkOrderQuery& q) = 0;
+  // Open work orders with this clear key.
+  virtual Result<std::vector<model::WorkOrder>> OpenWorkOrdersByClearKey(const std::string& key) = 0;
+  virtual Result<model::Command> GetCommand(const std::string& id) = 0;  // kNotFound
+  virtual Result<Page<model::Command>> ListCommands(const CommandQuery& q) = 0;
+  // Pending or sent commands whose deadline_ms <= now_ms, soonest first.
+  virtual Result<std::vector<model::Command>> CommandsDue(int64_t now_ms, int limit) = 0;
+  // The history of one alarm or work order, oldest first.
+  virtual Result<std::vector<model::IncidentLogEntry>> ListIncidentLog(const std::string& object_kind,
+                                                                      const std::string& object_id,
+                                                                      int limit) = 0;
+  // Pending notifications due at `now_ms`, oldest first.
+  virtual Result<std::vector<model::Notification>> DueNotifications(int64_t now_ms, int limit) = 0;
+  virtual Result<std::vector<model::Notification>> ListNotifications(int64_t from_ms, int limit,
+                                                                      int offset) = 0;
+  virtual Result<std::vector<RuleStateEntry>> LoadRuleState() = 0;
 
   // ---- metadata (key/value: schema version, instance settings) ----
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;

@@ -108,8 +108,137 @@ CREATE INDEX tokens_user ON tokens (user_id);
 CREATE INDEX tokens_expires ON tokens (expires_ms) WHERE expires_ms > 0;
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations = {{
+// Version 2: media metadata and incident handling (issue #3).
+//  - Alarms, work orders and commands keep their filterable fields as columns and the whole
+//    object as JSON in `doc` (model::ToJson), so adding a field needs no migration.
+//  - At most one OPEN alarm per merge key: a partial unique index makes merging race-free.
+//  - events.rowid is the rules engine's replay position (events are never deleted newest-first).
+constexpr const char* kV2 = R"sql(
+CREATE TABLE media (
+  id TEXT PRIMARY KEY NOT NULL,
+  compound_id TEXT NOT NULL,
+  device_id TEXT,
+  event_id TEXT,
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  uploaded_by TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX media_event ON media (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX media_device_created ON media (device_id, created_ms);
+
+CREATE TABLE alarms (
+  id TEXT PRIMARY KEY NOT NULL,
+  compound_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  level TEXT NOT NULL,
+  state TEXT NOT NULL,
+  is_open INTEGER NOT NULL,
+  rule_id TEXT,
+  merge_key TEXT,
+  device_id TEXT,
+  raised_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  acknowledged_ms INTEGER NOT NULL DEFAULT 0,
+  closed_ms INTEGER NOT NULL DEFAULT 0,
+  ack_due_ms INTEGER NOT NULL DEFAULT 0,
+  escalation_step INTEGER NOT NULL DEFAULT 0,
+  next_escalation_ms INTEGER NOT NULL DEFAULT 0,
+  doc TEXT NOT NULL
+);
+CREATE UNIQUE INDEX alarms_open_merge ON alarms (merge_key) WHERE is_open = 1 AND merge_key IS NOT NULL;
+CREATE INDEX alarms_compound_raised ON alarms (compound_id, raised_ms);
+CREATE INDEX alarms_raised ON alarms (raised_ms);
+CREATE INDEX alarms_type_raised ON alarms (type, raised_ms);
+CREATE INDEX alarms_escalation_due ON alarms (next_escalation_ms) WHERE is_open = 1 AND next_escalation_ms > 0;
+
+CREATE TABLE work_orders (
+  id TEXT PRIMARY KEY NOT NULL,
+  compound_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  is_open INTEGER NOT NULL,
+  assignee TEXT,
+  assignee_role TEXT,
+  alarm_id TEXT,
+  device_id TEXT,
+  room_id TEXT,
+  actor TEXT,
+  clear_key TEXT,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX work_orders_compound_created ON work_orders (compound_id, created_ms);
+CREATE INDEX work_orders_created ON work_orders (created_ms);
+CREATE INDEX work_orders_assignee ON work_orders (assignee, created_ms);
+CREATE INDEX work_orders_clear_key ON work_orders (clear_key) WHERE is_open = 1 AND clear_key IS NOT NULL;
+CREATE INDEX work_orders_alarm ON work_orders (alarm_id) WHERE alarm_id IS NOT NULL;
+
+CREATE TABLE commands (
+  id TEXT PRIMARY KEY NOT NULL,
+  compound_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  alarm_id TEXT,
+  cause_id TEXT,
+  created_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL DEFAULT 0,
+  doc TEXT NOT NULL
+);
+CREATE INDEX commands_device_created ON commands (device_id, created_ms);
+CREATE INDEX commands_created ON commands (created_ms);
+CREATE INDEX commands_due ON commands (deadline_ms) WHERE state IN ('pending', 'sent');
+CREATE INDEX commands_alarm ON commands (alarm_id) WHERE alarm_id IS NOT NULL;
+CREATE INDEX commands_cause ON commands (cause_id) WHERE cause_id IS NOT NULL;
+
+CREATE TABLE incident_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  object_kind TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  compound_id TEXT,
+  ts_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  from_state TEXT NOT NULL DEFAULT '',
+  to_state TEXT NOT NULL DEFAULT '',
+  comment TEXT NOT NULL DEFAULT '',
+  data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX incident_log_object ON incident_log (object_kind, object_id, id);
+
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  compound_id TEXT,
+  channel TEXT NOT NULL,
+  target TEXT NOT NULL,
+  url TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  delivered_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX notifications_due ON notifications (next_attempt_ms) WHERE state = 'pending';
+CREATE INDEX notifications_created ON notifications (created_ms);
+
+CREATE TABLE rule_state (
+  rule_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  state TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (rule_id, key)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "time-series, log, token tables", kV1},
+    {2, "media, alarms, work orders, commands, incident log, notifications, rule state", kV2},
 }};
 
 }  // namespace

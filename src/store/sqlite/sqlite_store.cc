@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "store/sqlite/registry_tables.h"
 #include "store/sqlite/schema.h"
+#include "store/sqlite/sql_util.h"
 
 namespace linli::store {
 
@@ -35,27 +36,13 @@ constexpr int64_t kPruneChunkRows = 5000;
 constexpr int kPruneChunkSeries = 500;
 constexpr int64_t kAnalyzeAfterRows = 1000;  // registry rows added before statistics are checked
 
-int Clamp(int v, int lo, int hi) { return std::max(lo, std::min(v, hi)); }
 
-// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
-std::string_view TruncateUtf8(std::string_view s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-  return s.substr(0, n);
-}
 
 // For messages: untrusted values are shortened so that errors stay readable.
 std::string Quoted(std::string_view v) { return "'" + std::string(TruncateUtf8(v, 64)) + "'"; }
 
 std::string KindLabel(Kind kind) { return std::string(model::KindName(kind)); }
 
-// JSON array text of strings, for `IN (SELECT value FROM json_each(?))`.
-std::string JsonArray(const std::vector<std::string>& values) {
-  Json arr = Json::array();
-  for (const auto& v : values) arr.push_back(v);
-  return DumpJson(arr);
-}
 
 // Planner statistics for a registry table. Without them SQLite takes every index as equally
 // selective and may walk a low-cardinality index (vendor, kind) instead of the compound
@@ -93,24 +80,12 @@ Result<bool> RefreshStatsIfStale(Connection& db, const RegistryTable& t) {
 
 // ---- registry encoding ----
 
-using SqlValue = std::variant<std::monostate, int64_t, double, std::string>;
 
 struct EncodedRecord {
   std::string compound_id;
   std::vector<SqlValue> values;  // one per RegistryTable::columns entry
 };
 
-void BindValue(Stmt& s, int i, const SqlValue& v) {
-  if (std::holds_alternative<int64_t>(v)) {
-    s.BindInt(i, std::get<int64_t>(v));
-  } else if (std::holds_alternative<double>(v)) {
-    s.BindDouble(i, std::get<double>(v));
-  } else if (std::holds_alternative<std::string>(v)) {
-    s.BindText(i, std::get<std::string>(v));
-  } else {
-    s.BindNull(i);
-  }
-}
 
 Result<SqlValue> EncodeValue(const RegistryColumn& c, const Json& v) {
   const model::FieldSpec& f = *c.field;
@@ -379,56 +354,8 @@ Result<SqlValue> FilterValue(const RegistryColumn& c, const std::string& v) {
   }
 }
 
-// "door.*" → ["door.", "door/"): the half-open byte range of strings with that prefix.
-// Returns false for the upper bound when no finite bound exists (prefix of 0xff bytes).
-bool PrefixUpperBound(std::string prefix, std::string* upper) {
-  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
-  if (prefix.empty()) return false;
-  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
-  *upper = std::move(prefix);
-  return true;
-}
 
-// Builds "WHERE ..." pieces with their parameters, copying parameters into the statement.
-class Where {
- public:
-  void Add(const std::string& condition) { sql_ += (sql_.empty() ? " WHERE " : " AND ") + condition; }
-  // Adds a condition with one parameter written as `?` in `condition`.
-  void Add(const std::string& condition, SqlValue param) {
-    std::string c = condition;
-    auto pos = c.find('?');
-    c.replace(pos, 1, "?" + std::to_string(params_.size() + 1));
-    params_.push_back(std::move(param));
-    Add(c);
-  }
-  const std::string& sql() const { return sql_; }
-  int next_param() const { return static_cast<int>(params_.size()) + 1; }
-  void Bind(Stmt& s) const {
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const SqlValue& v = params_[i];
-      int idx = static_cast<int>(i) + 1;
-      if (std::holds_alternative<std::string>(v)) {
-        s.BindTextCopy(idx, std::get<std::string>(v));
-      } else {
-        BindValue(s, idx, v);
-      }
-    }
-  }
 
- private:
-  std::string sql_;
-  std::vector<SqlValue> params_;
-};
-
-// Restricts `column` to the compounds of an access scope (non-empty). One compound, the common
-// case, becomes an equality so that the planner can use (compound_id, ...) indexes directly.
-void AddScope(Where& where, const std::string& column, const std::vector<std::string>& ids) {
-  if (ids.size() == 1) {
-    where.Add(column + " = ?", ids.front());
-  } else {
-    where.Add(column + " IN (SELECT value FROM json_each(?))", JsonArray(ids));
-  }
-}
 
 model::Presence ParsePresence(std::string_view s) {
   if (s == "online") return model::Presence::kOnline;
@@ -436,12 +363,6 @@ model::Presence ParsePresence(std::string_view s) {
   return model::Presence::kUnknown;
 }
 
-Json ParseStoredJson(std::string_view text, std::string_view table, int64_t id) {
-  auto parsed = ParseJson(text, 64);
-  if (parsed) return std::move(*parsed);
-  log::Warn("store: unreadable JSON replaced by {}", {{"table", std::string(table)}, {"row", std::to_string(id)}});
-  return Json::object();
-}
 
 model::DeviceFault DecodeFault(const Stmt& s) {
   model::DeviceFault f;
@@ -847,6 +768,7 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
       if (writer_->Changes() > 0) {
         ++result.events_written;
         result.new_event_ids.push_back(e.id);
+        result.new_event_seqs.push_back(writer_->LastInsertRowid());
       } else {
         ++result.events_duplicate;
       }
@@ -872,6 +794,7 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
       hist.BindInt(4, c.ts_ms);
       hist.BindText(5, c.reason);
       LINLI_RETURN_IF_ERROR(hist.Run());
+      result.status_change_ids.push_back(writer_->LastInsertRowid());
       hist.Reset();
       state.BindText(1, c.device_id);
       state.BindTextOrNull(2, c.compound_id);

@@ -88,6 +88,35 @@ class SqliteStore final : public Store {
   Result<int64_t> DeleteTokensOfUser(const std::string& user_id) override;
   Result<int64_t> DeleteExpiredTokens(int64_t now_ms) override;
 
+  Result<std::vector<SequencedEvent>> EventsAfter(int64_t after_seq, int limit) override;
+  Result<std::vector<std::pair<int64_t, model::StatusChange>>> StatusChangesAfter(int64_t after_id,
+                                                                                  int limit) override;
+
+  Result<model::MediaObject> PutMedia(const model::MediaObject& m) override;
+  Result<model::MediaObject> GetMedia(const std::string& id) override;
+  Result<std::vector<model::MediaObject>> ListMedia(const MediaQuery& q) override;
+
+  // sqlite_incidents.cc
+  Result<IncidentWriteResult> ApplyIncidentWrite(const IncidentWrite& w) override;
+  Result<model::Alarm> GetAlarm(const std::string& id) override;
+  Result<Page<model::Alarm>> ListAlarms(const AlarmQuery& q) override;
+  Result<std::optional<model::Alarm>> FindOpenAlarm(const std::string& merge_key) override;
+  Result<std::vector<model::Alarm>> DueEscalations(int64_t now_ms, int limit) override;
+  Result<std::vector<AlarmStatsRow>> AlarmStatistics(const StatsQuery& q) override;
+  Result<model::WorkOrder> GetWorkOrder(const std::string& id) override;
+  Result<Page<model::WorkOrder>> ListWorkOrders(const WorkOrderQuery& q) override;
+  Result<std::vector<model::WorkOrder>> OpenWorkOrdersByClearKey(const std::string& key) override;
+  Result<model::Command> GetCommand(const std::string& id) override;
+  Result<Page<model::Command>> ListCommands(const CommandQuery& q) override;
+  Result<std::vector<model::Command>> CommandsDue(int64_t now_ms, int limit) override;
+  Result<std::vector<model::IncidentLogEntry>> ListIncidentLog(const std::string& object_kind,
+                                                              const std::string& object_id,
+                                                              int limit) override;
+  Result<std::vector<model::Notification>> DueNotifications(int64_t now_ms, int limit) override;
+  Result<std::vector<model::Notification>> ListNotifications(int64_t from_ms, int limit,
+                                                              int offset) override;
+  Result<std::vector<RuleStateEntry>> LoadRuleState() override;
+
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Result<void> SetMeta(const std::string& key, const std::string& value) override;
 
