@@ -257,9 +257,9 @@ class Probe final : public MqttPoolListener {
     }
     if (o_.rate <= 0) return Listen();
     if (o_.ready_timeout_s > 0 && !WaitReady()) {
-      std::printf("probe: not ready: no event got a command on all %zu doors within %.0f s (foreign=%" PRId64
-                  " bad=%" PRId64 ")\n",
-                  o_.doors.size(), o_.ready_timeout_s, foreign_, bad_);
+      std::printf("probe: not ready: no event got a command on all %zu doors within %.0f s (misdirected=%" PRId64
+                  " foreign=%" PRId64 " bad=%" PRId64 ")\n",
+                  o_.doors.size(), o_.ready_timeout_s, misdirected_, foreign_, bad_);
       std::fflush(stdout);
       Close();
       return 3;
