@@ -426,16 +426,16 @@ void Uplink::SenderLoop() {
       pending_.erase(it);
       if (p.what == Tracked::kEntry) {
         --inflight_entries_;
+        confirmed_total_.Inc();
+        {
+          std::lock_guard<std::mutex> lock(counters_mu_);
+          ++counters_.confirmed;
+        }
         Fault("confirmed", p.seq);
         auto r = outbox_.Remove(p.seq);
         if (!r) {
           log::Error("uplink: cannot remove a confirmed entry (it will be sent again)",
                      {{"seq", std::to_string(p.seq)}, {"error", r.error().ToString()}});
-        }
-        confirmed_total_.Inc();
-        {
-          std::lock_guard<std::mutex> lock(counters_mu_);
-          ++counters_.confirmed;
         }
         Fault("removed", p.seq);
       } else if (p.what == Tracked::kAck) {
