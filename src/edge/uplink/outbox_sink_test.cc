@@ -11,7 +11,7 @@
 
 #include "common/ids.h"
 #include "common/json.h"
-#include "edge/uplink/box_uplink.h"
+#include "edge/uplink/edge_uplink.h"
 
 namespace linli::edge {
 namespace {
@@ -163,7 +163,7 @@ TEST(UplinkConfig, ParsesTheSectionAndNamesBadKeys) {
   ::setenv("UPLINK_TEST_KEY", "k-123", 1);
   auto c = ParseUplinkConfig(YAML::Load(R"(
 mqtt: {host: broker.local, port: 8883, password: pw}
-api: {base: "http://platform:8080", key_env: UPLINK_TEST_KEY}
+api: {base_url: "http://platform:8080/", api_key_env: UPLINK_TEST_KEY}
 outbox: {quota_mb: 10}
 telemetry_interval_s: 15
 )"), box);
@@ -174,6 +174,7 @@ telemetry_interval_s: 15
   EXPECT_EQ(c->uplink.telemetry_interval_ms, 15000);
   ASSERT_TRUE(c->http);
   EXPECT_EQ(c->http->api_key, "k-123");
+  EXPECT_EQ(c->http->api_base, "http://platform:8080");
   EXPECT_EQ(c->outbox.dir, "/var/lib/linli-edge/outbox");
   EXPECT_EQ(c->outbox.quota_bytes, 10 * 1024 * 1024);
 
@@ -186,7 +187,7 @@ telemetry_interval_s: 15
   EXPECT_EQ(field("mqtt: {password: x, pasword: y}"), "uplink.mqtt.pasword");
   EXPECT_EQ(field("mqtt: {password: x, password_env: Y}"), "uplink.mqtt.password");
   EXPECT_EQ(field("mqtt: {password_env: NOT_SET_ANYWHERE_123}"), "uplink.mqtt.password_env");
-  EXPECT_EQ(field("mqtt: {password: x}\napi: {base: ftp://x, key: k}"), "uplink.api.base");
+  EXPECT_EQ(field("mqtt: {password: x}\napi: {base_url: ftp://x, api_key: k}"), "uplink.api.base_url");
   EXPECT_EQ(field("mqtt: {password: x}\noutbox: {quota_mb: many}"), "uplink.outbox.quota_mb");
   EXPECT_EQ(field("mqtt: {password: x}\nextra: 1"), "uplink.extra");
   box.compound_id = "";

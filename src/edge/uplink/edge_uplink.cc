@@ -1,4 +1,4 @@
-#include "edge/uplink/box_uplink.h"
+#include "edge/uplink/edge_uplink.h"
 
 #include <cstdlib>
 #include <set>
@@ -109,14 +109,15 @@ Result<BoxUplinkConfig> ParseUplinkConfig(const YAML::Node& node, const BoxIdent
 
   if (u.Has("api")) {
     Section a = u.Sub("api");
-    LINLI_RETURN_IF_ERROR(a.Check({"base", "key", "key_file", "key_env", "connect_timeout_ms",
-                                   "stall_timeout_ms"}));
+    LINLI_RETURN_IF_ERROR(a.Check({"base_url", "api_key", "api_key_file", "api_key_env",
+                                   "connect_timeout_ms", "stall_timeout_ms"}));
     HttpUploaderOptions h;
-    LINLI_ASSIGN_OR_RETURN(h.api_base, a.String("base", ""));
+    LINLI_ASSIGN_OR_RETURN(h.api_base, a.String("base_url", ""));
+    while (!h.api_base.empty() && h.api_base.back() == '/') h.api_base.pop_back();
     if (h.api_base.rfind("http://", 0) != 0 && h.api_base.rfind("https://", 0) != 0) {
-      return InvalidArgument(a.Key("base"), "must be an http:// or https:// URL");
+      return InvalidArgument(a.Key("base_url"), "must be an http:// or https:// URL");
     }
-    LINLI_ASSIGN_OR_RETURN(h.api_key, a.Secret("key", /*required=*/true));
+    LINLI_ASSIGN_OR_RETURN(h.api_key, a.Secret("api_key", /*required=*/true));
     LINLI_ASSIGN_OR_RETURN(int64_t ct, a.Int("connect_timeout_ms", 5000, 100, 600000));
     h.connect_timeout_ms = static_cast<int>(ct);
     LINLI_ASSIGN_OR_RETURN(int64_t st, a.Int("stall_timeout_ms", 30000, 1000, 3600000));
@@ -160,17 +161,32 @@ Result<BoxUplinkConfig> ParseUplinkConfig(const YAML::Node& node, const BoxIdent
   return c;
 }
 
-Result<std::unique_ptr<BoxUplink>> BoxUplink::Open(const BoxUplinkConfig& config, Clock& clock) {
+Result<std::unique_ptr<EdgeUplink>> EdgeUplink::Open(const BoxConfig& config, Clock& clock) {
+  LINLI_ASSIGN_OR_RETURN(BoxUplinkConfig c, ParseUplinkConfig(config.uplink, config.box));
+  return Open(c, clock);
+}
+
+Result<std::unique_ptr<EdgeUplink>> EdgeUplink::Open(const BoxUplinkConfig& config, Clock& clock) {
   LINLI_RETURN_IF_ERROR(Uplink::Validate(config.uplink));
-  std::unique_ptr<BoxUplink> b(new BoxUplink(config, clock));
+  std::unique_ptr<EdgeUplink> b(new EdgeUplink(config, clock));
   LINLI_ASSIGN_OR_RETURN(b->outbox_, Outbox::Open(config.outbox, clock));
   b->sink_ = std::make_unique<OutboxSink>(*b->outbox_, config.sink, clock);
   return b;
 }
 
-BoxUplink::~BoxUplink() { Stop(); }
+EdgeUplink::~EdgeUplink() { Stop(); }
 
-Result<void> BoxUplink::Start(UplinkHooks hooks) {
+Result<void> EdgeUplink::Start() { return Start(hooks_); }
+
+std::string EdgeUplink::Describe() const {
+  const auto& u = config_.uplink;
+  std::string s = "mqtt://" + u.mqtt_host + ":" + std::to_string(u.mqtt_port) + " as " +
+                  u.box_id + " (outbox " + config_.outbox.dir + ")";
+  if (config_.http) s += ", media " + config_.http->api_base;
+  return s;
+}
+
+Result<void> EdgeUplink::Start(UplinkHooks hooks) {
   if (uplink_ != nullptr) return Fail(ErrorCode::kFailedPrecondition, "uplink already started");
   std::unique_ptr<MediaUploader> uploader;
   if (config_.http) {
@@ -183,7 +199,7 @@ Result<void> BoxUplink::Start(UplinkHooks hooks) {
   return r;
 }
 
-void BoxUplink::Stop() {
+void EdgeUplink::Stop() {
   if (uplink_ != nullptr) uplink_->Stop();
 }
 
