@@ -23,6 +23,8 @@ bool VerifyPassword(std::string_view phc_hash, std::string_view password);
 
 // Lowercase hex sha256.
 std::string Sha256Hex(std::string_view data);
+// Lowercase hex HMAC-SHA256 of `data` under `key` (webhook signatures).
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
 class FieldCipher {
  public:
