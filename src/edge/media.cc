@@ -119,7 +119,9 @@ void EventMediaRenderer::OnFrame(const Frame& frame) {
   last_pts_ = frame.pts_ms;
   if (camera_.clip.enabled && frame.pts_ms >= next_ring_pts_) {
     ring_.emplace_back(frame.pts_ms, ScaleToWidth(frame.image, camera_.clip.max_width).clone());
-    next_ring_pts_ = frame.pts_ms + static_cast<int64_t>(1000.0 / camera_.clip.fps);
+    const int64_t period = static_cast<int64_t>(std::llround(1000.0 / camera_.clip.fps));
+    next_ring_pts_ += period;  // keep the cadence; after a gap, start again from this frame
+    if (next_ring_pts_ <= frame.pts_ms) next_ring_pts_ = frame.pts_ms + period;
     const int64_t keep_ms =
         static_cast<int64_t>((camera_.clip.pre_s + camera_.clip.max_s + camera_.clip.post_s) * 1000);
     while (!ring_.empty() && ring_.front().first < frame.pts_ms - keep_ms) ring_.pop_front();
@@ -183,15 +185,24 @@ void EventMediaRenderer::Emit(const EdgeEvent& in) {
   Enqueue({std::move(event), std::move(media), {}});
 }
 
-std::vector<cv::Mat> EventMediaRenderer::ClipFrames(int64_t start_ms, int64_t end_ms) const {
+std::vector<cv::Mat> EventMediaRenderer::ClipFrames(int64_t start_ms, int64_t end_ms,
+                                                    double* fps) const {
   const auto& c = camera_.clip;
   int64_t from = start_ms - static_cast<int64_t>(c.pre_s * 1000);
   int64_t to = end_ms + static_cast<int64_t>(c.post_s * 1000);
   from = std::max(from, to - static_cast<int64_t>(c.max_s * 1000));
   std::vector<cv::Mat> out;
+  int64_t first = -1, last = -1;
   for (const auto& [pts, img] : ring_) {
-    if (pts >= from && pts <= to) out.push_back(img);
+    if (pts >= from && pts <= to) {
+      out.push_back(img);
+      if (first < 0) first = pts;
+      last = pts;
+    }
   }
+  *fps = (out.size() >= 2 && last > first)
+             ? std::min(camera_.clip.fps, (out.size() - 1) * 1000.0 / static_cast<double>(last - first))
+             : camera_.clip.fps;
   return out;
 }
 
@@ -199,7 +210,7 @@ void EventMediaRenderer::ReleasePending(bool all) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (all || last_pts_ >= it->release_pts) {
       Job job{std::move(it->event), std::move(it->media), {}};
-      job.clip_frames = ClipFrames(job.event.start_ms, job.event.end_ms);
+      job.clip_frames = ClipFrames(job.event.start_ms, job.event.end_ms, &job.clip_fps);
       Enqueue(std::move(job));
       it = pending_.erase(it);
     } else {
@@ -236,7 +247,9 @@ void EventMediaRenderer::DeliveryLoop() {
       const bool avi = camera_.clip.codec == "MJPG";
       std::string path = (std::filesystem::path(media_dir_) /
                           (job.event.id + (avi ? ".avi" : ".mp4"))).string();
-      auto written = WriteClip(job.clip_frames, camera_.clip, path);
+      ClipConfig clip = camera_.clip;
+      clip.fps = job.clip_fps > 0 ? job.clip_fps : clip.fps;  // the rate the ring really holds
+      auto written = WriteClip(job.clip_frames, clip, path);
       if (written) {
         job.media.clip_path = path;
         job.media.clip_mime = avi ? "video/x-msvideo" : "video/mp4";

@@ -96,11 +96,12 @@ class EventMediaRenderer final : public EventSink, public FrameObserver {
     EdgeEvent event;
     EventMedia media;
     std::vector<cv::Mat> clip_frames;
+    double clip_fps = 0;
   };
 
   void Enqueue(Job job);
   void ReleasePending(bool all);
-  std::vector<cv::Mat> ClipFrames(int64_t start_ms, int64_t end_ms) const;
+  std::vector<cv::Mat> ClipFrames(int64_t start_ms, int64_t end_ms, double* fps) const;
   void DeliveryLoop();
 
   CameraConfig camera_;
