@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
   serve->add_option("--mqtt", mqtt_addr, "Broker HOST:PORT (default: 127.0.0.1 and the port of broker init)");
   serve->add_option("--web-root", serve_opts.web_root, "Directory of the web app (default: share/web next to the binary, else ./web)");
   serve->add_option("--telemetry-retention-days", serve_opts.telemetry_retention_days)->capture_default_str();
+  serve->add_option("--timezone", serve_opts.timezone,
+                    "UTC offset of the hosting centre's local time, for rule schedules (+08:00)")
+      ->capture_default_str();
   serve->add_option("--http-threads", serve_opts.http_threads)->capture_default_str();
   serve->add_flag("--no-mqtt", serve_opts.no_mqtt, "Run without a broker (API only)");
 

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
@@ -18,11 +19,16 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "incidents/http_client.h"
+#include "incidents/linkage.h"
+#include "incidents/notifier.h"
+#include "incidents/registry_cache.h"
 #include "ingest/directory.h"
 #include "ingest/ingestor.h"
 #include "ingest/topic.h"
 #include "mqtt/credentials.h"
 #include "mqtt/transport.h"
+#include "rules/schedule.h"
 #include "store/store.h"
 
 namespace linli::linlid {
@@ -50,6 +56,47 @@ class DirectoryBridge final : public api::DeviceHooks, public api::PresenceView 
   ingest::DeviceDirectory* dir_;
 };
 
+// Keeps the rules engine's registry view in step with the API's changes.
+class CacheHooks final : public api::RecordHooks {
+ public:
+  explicit CacheHooks(incidents::RegistryCache* cache) : cache_(cache) {}
+  void OnRecordUpserted(const model::Record& r) override { cache_->Upsert(r); }
+  void OnRecordDeleted(model::Kind kind, const std::string& id) override { cache_->Remove(kind, id); }
+
+ private:
+  incidents::RegistryCache* cache_;
+};
+
+// Device commands leave through linlid's own MQTT connection (QoS 1).
+class TransportPublisher final : public incidents::CommandPublisher {
+ public:
+  void Set(mqtt::Transport* t) { transport_.store(t); }
+  Result<void> Publish(const std::string& topic, const std::string& payload) override {
+    mqtt::Transport* t = transport_.load();
+    if (t == nullptr) return Fail(ErrorCode::kUnavailable, "MQTT is not connected yet");
+    return t->Publish(topic, payload, 1, false);
+  }
+
+ private:
+  std::atomic<mqtt::Transport*> transport_{nullptr};
+};
+
+// Hands what ingest committed to the rules engine.
+class LinkageListener final : public ingest::CommitListener {
+ public:
+  explicit LinkageListener(incidents::LinkageService* linkage) : linkage_(linkage) {}
+  void OnCommitted(const ingest::CommittedBatch& b) override {
+    static const std::vector<model::TelemetryPoint> kNone;
+    std::vector<incidents::DeviceAck> acks;
+    acks.reserve(b.acks.size());
+    for (const auto& [device, payload] : b.acks) acks.push_back({device, payload});
+    linkage_->OnCommitted(b.events, b.telemetry != nullptr ? *b.telemetry : kNone, b.status, acks);
+  }
+
+ private:
+  incidents::LinkageService* linkage_;
+};
+
 // Holds an exclusive lock on DIR/linlid.lock for the life of the process.
 bool LockDataDir(const fs::path& dir) {
   int fd = ::open((dir / "linlid.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -74,6 +121,7 @@ int Serve(const ServeOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -127,6 +175,26 @@ int Serve(const ServeOptions& options) {
   ingest::Ingestor ingestor(store->get(), &directory, &clock);
   if (auto r = ingestor.ReconcileFaults(); !r) return Fatal("store", r.error().ToString());
 
+  // Rules engine and incident handling.
+  auto offset = rules::ParseUtcOffset(options.timezone);
+  if (!offset) return Fatal("--timezone", offset.error().message());
+  incidents::RegistryCache cache;
+  if (auto r = cache.Load(store->get()); !r) return Fatal("store", r.error().ToString());
+  malloc_trim(0);
+  incidents::LinkageOptions lopts;
+  lopts.rules_dir = (dir / "rules").string();
+  lopts.utc_offset_minutes = *offset;
+  incidents::LinkageService linkage(store->get(), &cache, &clock, lopts);
+  TransportPublisher publisher;
+  linkage.SetPublisher(&publisher);
+  auto http_client = incidents::MakeCurlHttpClient();
+  incidents::Notifier notifier(store->get(), &cache, &clock, http_client.get());
+  linkage.SetNotifier(&notifier);
+  if (auto r = linkage.Start(); !r) return Fatal("rules", r.error().ToString());
+  LinkageListener listener(&linkage);
+  ingestor.SetListener(&listener);
+  CacheHooks cache_hooks(&cache);
+
   // HTTP API.
   DirectoryBridge bridge(&directory);
   api::ApiDeps deps;
@@ -138,6 +206,8 @@ int Serve(const ServeOptions& options) {
   deps.presence = &bridge;
   deps.metrics = &metrics::Default();
   deps.blobs = blobs->get();
+  deps.record_hooks = &cache_hooks;
+  deps.linkage = &linkage;
   if (!options.admin_password.empty()) {
     auto created = api::EnsureAdminUser(deps, options.admin_password);
     if (!created) return Fatal("LINLI_ADMIN_PASSWORD", created.error().ToString());
@@ -156,6 +226,7 @@ int Serve(const ServeOptions& options) {
   hopts.openapi_path = options.openapi_path;
   auto server = api::MakeServer(hopts, deps);
   ingestor.SetFeed(server->Feed());
+  linkage.SetFeed(server->Feed());
   auto port = server->Start();
   if (!port) return Fatal("--http", port.error().ToString());
 
@@ -171,6 +242,7 @@ int Serve(const ServeOptions& options) {
     mopts.subscriptions = {std::string(ingest::kUplinkSubscription)};
     transport = mqtt::MakeMosquittoTransport(mopts, &ingestor);
     if (auto r = transport->Start(); !r) return Fatal("--mqtt", r.error().ToString());
+    publisher.Set(transport.get());
   }
   log::Info("linlid serving", {{"http", options.http_host + ":" + std::to_string(*port)},
                                {"mqtt", options.no_mqtt ? "off" : options.mqtt_host + ":" + std::to_string(broker.port)},
@@ -189,6 +261,7 @@ int Serve(const ServeOptions& options) {
       if (stopping) break;
       lock.unlock();
       if (auto r = ingestor.Tick(); !r) log::Warn("presence sweep failed", {{"error", r.error().ToString()}});
+      linkage.Tick();
       if (std::chrono::steady_clock::now() >= next_prune) {
         next_prune = std::chrono::steady_clock::now() + std::chrono::hours(1);
         const int64_t cutoff = clock.NowMs() - int64_t{options.telemetry_retention_days} * 86'400'000;
@@ -201,11 +274,20 @@ int Serve(const ServeOptions& options) {
     }
   });
 
+  notifier.Start();
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (true) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    auto r = linkage.Reload();
+    if (r) log::Info("rules reloaded (SIGHUP)", {{"refused", std::to_string(linkage.RuleErrors().size())}});
+    else log::Warn("rules reload failed", {{"error", r.error().ToString()}});
+  }
   log::Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   server->Stop();
   if (transport) transport->Stop();  // commits and acknowledges what it received
+  publisher.Set(nullptr);
+  notifier.Stop();
   {
     std::lock_guard lock(timer_mu);
     stopping = true;

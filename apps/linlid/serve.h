@@ -17,6 +17,7 @@ struct ServeOptions {
   std::string openapi_path;
   std::string admin_password;  // from LINLI_ADMIN_PASSWORD; used only on an empty data dir
   int telemetry_retention_days = 90;
+  std::string timezone = "+08:00";  // local time of rule schedules and time-of-day windows
 };
 
 // Runs until SIGTERM/SIGINT; returns the process exit code.

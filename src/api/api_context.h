@@ -35,6 +35,7 @@ void AddSystemRoutes(Router& r, ApiContext* ctx);    // health, openapi, auth, m
 void AddRegistryRoutes(Router& r, ApiContext* ctx);  // the collections, credentials, api keys
 void AddQueryRoutes(Router& r, ApiContext* ctx);     // telemetry, events, faults, audit, ...
 void AddMediaRoutes(Router& r, ApiContext* ctx);     // snapshots, clips, photos
+void AddIncidentRoutes(Router& r, ApiContext* ctx);  // rules, alarms, work orders, commands
 
 // Runs one API request: routing (404/405), authentication (401), body checks (415, 400),
 // the handler (exceptions become 500), error mapping, Retry-After on 429, an audit entry for

@@ -15,6 +15,10 @@
 #include "store/blob_store.h"
 #include "store/store.h"
 
+namespace linli::incidents {
+class LinkageService;
+}
+
 namespace linli::api {
 
 // Keeps the in-memory device directory (used by ingest) in step with the registry.
@@ -24,6 +28,15 @@ class DeviceHooks {
   virtual ~DeviceHooks() = default;
   virtual void OnDeviceUpserted(const model::Record& device) = 0;
   virtual void OnDeviceDeleted(const std::string& device_id) = 0;
+};
+
+// Tells caches (the rules engine's registry view) about every registry change.
+// Thread-safety: called from HTTP threads.
+class RecordHooks {
+ public:
+  virtual ~RecordHooks() = default;
+  virtual void OnRecordUpserted(const model::Record& record) = 0;
+  virtual void OnRecordDeleted(model::Kind kind, const std::string& id) = 0;
 };
 
 // Read access to live presence. Thread-safety: callable from any thread.
@@ -51,10 +64,13 @@ struct ApiDeps {
   Clock* clock = nullptr;
   mqtt::CredentialAuthority* credentials = nullptr;
   DeviceHooks* device_hooks = nullptr;
+  RecordHooks* record_hooks = nullptr;
   PresenceView* presence = nullptr;
   metrics::Registry* metrics = nullptr;
   // Media bytes (snapshots, clips, photos); null disables the media routes (503).
   store::BlobStore* blobs = nullptr;
+  // Rules, alarms, work orders, commands; null disables those routes (503).
+  incidents::LinkageService* linkage = nullptr;
 };
 
 }  // namespace linli::api

@@ -68,6 +68,7 @@ Router BuildRouter(ApiContext* ctx) {
   AddRegistryRoutes(r, ctx);
   AddQueryRoutes(r, ctx);
   AddMediaRoutes(r, ctx);
+  AddIncidentRoutes(r, ctx);
   return r;
 }
 

@@ -143,6 +143,109 @@ void AddFixedSchemas(Json& s) {
                        {"uploaded_by", Type("string")}},
                       {"id", "compound_id", "content_type", "size", "sha256", "created_ms"});
   s["MediaList"] = Object({{"items", ArrayOf(Ref("Media"))}}, {"items"});
+
+  // ---- incidents (routes_incidents.cc) ----
+  auto str = [] { return Type("string"); };
+  auto strs = [] { return ArrayOf(Type("string")); };
+  Json alarm_state = Json{{"type", "string"},
+                          {"enum", {"raised", "acknowledged", "dispatched", "resolved", "closed", "false_alarm"}}};
+  Json level = Json{{"type", "string"}, {"enum", {"info", "warning", "major", "critical"}}};
+  s["Alarm"] = Object({{"id", str()}, {"compound_id", str()}, {"type", str()}, {"level", level},
+                       {"title", str()}, {"description", str()}, {"state", alarm_state},
+                       {"source", Json{{"type", "string"}, {"description", "rule, operator, resident"}}},
+                       {"rule_id", str()}, {"actor", str()}, {"merge_key", str()}, {"cause_event_id", str()},
+                       {"device_id", str()}, {"building_id", str()}, {"unit_id", str()}, {"room_id", str()},
+                       {"location", str()}, {"count", Int64()}, {"raised_ms", Int64()}, {"last_ms", Int64()},
+                       {"updated_ms", Int64()}, {"acknowledged_ms", Int64()}, {"dispatched_ms", Int64()},
+                       {"resolved_ms", Int64()}, {"closed_ms", Int64()}, {"acknowledged_by", str()},
+                       {"dispatched_to", str()}, {"resolved_by", str()}, {"closed_by", str()},
+                       {"ack_due_ms", Int64()}, {"close_due_ms", Int64()}, {"escalation", str()},
+                       {"escalation_step", Type("integer")}, {"next_escalation_ms", Int64()},
+                       {"work_order_id", str()},
+                       {"attachments", Json{{"type", "array"}, {"items", Type("string")}, {"description", "media ids"}}},
+                       {"events", strs()}, {"data", Type("object")}},
+                      {"id", "compound_id", "type", "level", "state", "raised_ms"});
+  s["AlarmList"] = Object({{"items", ArrayOf(Ref("Alarm"))}, {"total", Int64()}, {"limit", Type("integer")},
+                           {"offset", Type("integer")}},
+                          {"items", "total"});
+  s["AlarmDetail"] = Json{{"allOf", Json::array({Ref("Alarm"),
+                                                 Object({{"log", ArrayOf(Ref("IncidentLogEntry"))},
+                                                         {"persons", ArrayOf(Ref("Kind_person"))},
+                                                         {"contacts", ArrayOf(Ref("Kind_contact"))},
+                                                         {"commands", ArrayOf(Ref("Command"))}})})}};
+  s["IncidentLogEntry"] = Object({{"id", Int64()}, {"ts_ms", Int64()}, {"actor", str()}, {"action", str()},
+                                  {"from", str()}, {"to", str()}, {"comment", str()}, {"data", Type("object")}});
+  s["AlarmCreate"] = Object({{"compound_id", str()}, {"type", str()}, {"level", level}, {"title", str()},
+                             {"description", str()}, {"device_id", str()}, {"room_id", str()},
+                             {"attachments", strs()}},
+                            {"compound_id", "type", "title"});
+  s["AlarmTransition"] = Object({{"comment", str()}, {"assignee", str()}, {"assignee_role", str()},
+                                 {"due_ms", Int64()}, {"work_order", Type("boolean")}});
+  s["Comment"] = Object({{"comment", str()}, {"attachments", strs()}});
+  s["AlarmStats"] = Object(
+      {{"items", ArrayOf(Object({{"compound_id", str()}, {"type", str()}, {"raised", Int64()}, {"open", Int64()},
+                                 {"acknowledged", Int64()}, {"closed", Int64()}, {"false_alarms", Int64()},
+                                 {"escalated", Int64()}, {"mean_ack_s", Type("number")},
+                                 {"max_ack_s", Type("number")}, {"mean_close_s", Type("number")},
+                                 {"max_close_s", Type("number")}, {"ack_overdue", Int64()}}))},
+       {"totals", Type("object")}});
+  Json wo_state = Json{{"type", "string"},
+                       {"enum", {"open", "assigned", "in_progress", "done", "closed", "cancelled"}}};
+  s["WorkOrder"] = Object({{"id", str()}, {"compound_id", str()},
+                           {"kind", Json{{"type", "string"}, {"enum", {"repair", "inspection", "care", "maintenance"}}}},
+                           {"title", str()}, {"description", str()}, {"state", wo_state}, {"priority", str()},
+                           {"source", str()}, {"rule_id", str()}, {"actor", str()}, {"assignee", str()},
+                           {"assignee_role", str()}, {"alarm_id", str()}, {"device_id", str()}, {"room_id", str()},
+                           {"person_id", str()}, {"clear_key", str()}, {"created_ms", Int64()},
+                           {"updated_ms", Int64()}, {"due_ms", Int64()}, {"started_ms", Int64()},
+                           {"done_ms", Int64()}, {"closed_ms", Int64()}, {"result", str()}, {"photos", strs()},
+                           {"data", Type("object")}},
+                          {"id", "compound_id", "kind", "state", "created_ms"});
+  s["WorkOrderList"] = Object({{"items", ArrayOf(Ref("WorkOrder"))}, {"total", Int64()},
+                               {"limit", Type("integer")}, {"offset", Type("integer")}},
+                              {"items", "total"});
+  s["WorkOrderDetail"] = Json{{"allOf", Json::array({Ref("WorkOrder"),
+                                                     Object({{"log", ArrayOf(Ref("IncidentLogEntry"))}})})}};
+  s["WorkOrderCreate"] = Object({{"compound_id", str()}, {"kind", str()}, {"title", str()}, {"description", str()},
+                                 {"priority", str()}, {"assignee", str()}, {"assignee_role", str()},
+                                 {"device_id", str()}, {"room_id", str()}, {"person_id", str()},
+                                 {"alarm_id", str()}, {"due_ms", Int64()}, {"photos", strs()}},
+                                {"title"});
+  s["WorkOrderTransition"] = Object({{"comment", str()}, {"assignee", str()}, {"result", str()}, {"photos", strs()}});
+  s["WorkOrderComment"] = Object({{"comment", str()}, {"photos", strs()}});
+  Json cmd_state = Json{{"type", "string"}, {"enum", {"pending", "sent", "acked", "failed", "expired"}}};
+  s["Command"] = Object({{"id", str()}, {"compound_id", str()}, {"device_id", str()}, {"name", str()},
+                         {"args", Type("object")}, {"cause", Type("object")}, {"actor", str()},
+                         {"state", cmd_state}, {"attempts", Type("integer")}, {"max_attempts", Type("integer")},
+                         {"timeout_ms", Int64()}, {"created_ms", Int64()}, {"sent_ms", Int64()},
+                         {"acked_ms", Int64()}, {"updated_ms", Int64()}, {"expires_ms", Int64()},
+                         {"deadline_ms", Int64()}, {"error", str()}, {"rule_id", str()}, {"alarm_id", str()}},
+                        {"id", "device_id", "name", "state"});
+  s["CommandList"] = Object({{"items", ArrayOf(Ref("Command"))}, {"total", Int64()}, {"limit", Type("integer")},
+                             {"offset", Type("integer")}},
+                            {"items", "total"});
+  s["CommandRequest"] = Object({{"name", str()}, {"args", Type("object")}, {"reason", str()},
+                                {"timeout_s", Type("integer")}, {"retries", Type("integer")},
+                                {"expires_s", Type("integer")}, {"alarm_id", str()}},
+                               {"name"});
+  s["Rule"] = Object({{"id", str()}, {"name", str()}, {"description", str()}, {"enabled", Type("boolean")},
+                      {"trigger", Json{{"type", "string"},
+                                       {"enum", {"event", "telemetry", "presence", "schedule", "alarm", "absence"}}}},
+                      {"file", str()}, {"line", Type("integer")}, {"builtin", Type("boolean")},
+                      {"editable", Type("boolean")}, {"fired", Int64()}, {"last_fired_ms", Int64()},
+                      {"source", Json{{"type", "object"}, {"description", "the rule as written (docs/rules.md)"}}}},
+                     {"id", "enabled", "trigger", "source"});
+  s["RuleError"] = Object({{"file", str()}, {"line", Type("integer")}, {"rule_id", str()}, {"field", str()},
+                           {"message", str()}, {"text", str()}});
+  s["RuleList"] = Object({{"items", ArrayOf(Ref("Rule"))}, {"errors", ArrayOf(Ref("RuleError"))}}, {"items", "errors"});
+  s["RuleValidation"] = Object({{"valid", Type("boolean")}, {"errors", ArrayOf(Ref("RuleError"))}}, {"valid", "errors"});
+  s["RuleEnable"] = Object({{"enabled", Type("boolean")}}, {"enabled"});
+  s["NotificationList"] = Object(
+      {{"items", ArrayOf(Object({{"id", Int64()}, {"compound_id", str()}, {"channel", str()}, {"target", str()},
+                                 {"url", str()}, {"topic", str()}, {"state", str()}, {"attempts", Type("integer")},
+                                 {"created_ms", Int64()}, {"next_attempt_ms", Int64()},
+                                 {"delivered_ms", Int64()}, {"last_error", str()}}))},
+       {"limit", Type("integer")}, {"offset", Type("integer")}});
   s["Health"] =
       Object({{"status", Type("string")}, {"version", Type("string")}, {"time_ms", Int64()}},
              {"status", "version", "time_ms"});

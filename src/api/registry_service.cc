@@ -434,6 +434,7 @@ Result<Json> RegistryService::Create(const Principal& p, Kind kind, const Json& 
   }
   if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
     deps_.device_hooks->OnDeviceUpserted(stored);
+  if (deps_.record_hooks != nullptr) deps_.record_hooks->OnRecordUpserted(stored);
   AfterChange(kind);
   Json names = FieldNames(body);
   names.erase(std::remove(names.begin(), names.end(), Json("id")), names.end());
@@ -490,6 +491,7 @@ Result<Json> RegistryService::CreateBatch(const Principal& p, Kind kind,
   for (size_t i = 0; i < sealed.size(); ++i) {
     if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
       deps_.device_hooks->OnDeviceUpserted(sealed[i]);
+    if (deps_.record_hooks != nullptr) deps_.record_hooks->OnRecordUpserted(sealed[i]);
     Json names = FieldNames(rows[i]);
     names.erase(std::remove(names.begin(), names.end(), Json("id")), names.end());
     Audit(p, "create", kind, sealed[i].id, sealed[i].compound_id,
@@ -708,6 +710,7 @@ Result<Json> RegistryService::Update(const Principal& p, Kind kind, const std::s
   }
   if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
     deps_.device_hooks->OnDeviceUpserted(stored);
+  if (deps_.record_hooks != nullptr) deps_.record_hooks->OnRecordUpserted(stored);
   AfterChange(kind);
   Audit(p, "update", kind, id, stored.compound_id, Json{{"fields", FieldNames(changes)}});
   return Render(p, stored);
@@ -736,6 +739,7 @@ Result<Json> RegistryService::Delete(const Principal& p, Kind kind, const std::s
   }
   if (kind == Kind::kDevice && deps_.device_hooks != nullptr)
     deps_.device_hooks->OnDeviceDeleted(id);
+  if (deps_.record_hooks != nullptr) deps_.record_hooks->OnRecordDeleted(kind, id);
   AfterChange(kind);
   Audit(p, "delete", kind, id, existing.compound_id, Json::object());
   return Json{{"id", id}, {"deleted", true}};

@@ -135,6 +135,7 @@ void Ingestor::OnMessage(const mqtt::Message& m) {
         return;
       }
       observations_.push_back({topic->device_id, now, std::nullopt, "ack"});
+      acks_.emplace_back(topic->device_id, std::move(*j));
       return;
     }
     case Channel::kCommand:
@@ -151,6 +152,13 @@ Result<void> Ingestor::Commit() {
   if (batch_.empty()) {
     observations_.clear();
     message_ts_.clear();
+    if (listener_ != nullptr && !acks_.empty()) {
+      CommittedBatch cb;
+      cb.telemetry = &batch_.telemetry;
+      cb.acks = std::move(acks_);
+      listener_->OnCommitted(cb);
+    }
+    acks_.clear();
     return {};
   }
   const auto t0 = clock_->Monotonic();
@@ -163,6 +171,7 @@ Result<void> Ingestor::Commit() {
     batch_ = {};
     observations_.clear();
     message_ts_.clear();
+    acks_.clear();
     return std::unexpected(written.error());
   }
   const double commit_s = std::chrono::duration<double>(clock_->Monotonic() - t0).count();
@@ -187,9 +196,24 @@ Result<void> Ingestor::Commit() {
       feed_->Publish({"event", e.compound_id, e.ts_ms, EventJson(e)});
     }
   }
+  if (listener_ != nullptr) {
+    CommittedBatch cb;
+    std::unordered_map<std::string_view, const model::Event*> by_id;
+    for (const auto& e : batch_.events) by_id.emplace(e.id, &e);
+    for (size_t i = 0; i < written->new_event_ids.size() && i < written->new_event_seqs.size(); ++i) {
+      auto it = by_id.find(written->new_event_ids[i]);
+      if (it != by_id.end()) cb.events.push_back({written->new_event_seqs[i], *it->second});
+    }
+    cb.telemetry = &batch_.telemetry;
+    for (size_t i = 0; i < changes.size() && i < written->status_change_ids.size(); ++i)
+      cb.status.emplace_back(written->status_change_ids[i], changes[i]);
+    cb.acks = std::move(acks_);
+    listener_->OnCommitted(cb);
+  }
   batch_ = {};
   observations_.clear();
   message_ts_.clear();
+  acks_.clear();
   return {};
 }
 
@@ -250,6 +274,13 @@ Result<void> Ingestor::Tick() {
     log::Info("device offline", {{"device", c.device_id}, {"compound", c.compound_id}, {"reason", c.reason}});
   }
   AfterStatusChanges(changes);
+  if (listener_ != nullptr) {
+    CommittedBatch cb;
+    cb.telemetry = &batch.telemetry;
+    for (size_t i = 0; i < changes.size() && i < written->status_change_ids.size(); ++i)
+      cb.status.emplace_back(written->status_change_ids[i], changes[i]);
+    listener_->OnCommitted(cb);
+  }
   return {};
 }
 

@@ -30,11 +30,30 @@ struct IngestOptions {
   DecodeLimits limits;
 };
 
+// What one commit made durable, for the rules engine. Events are the new ones (redeliveries
+// are filtered out), with their positions in the store's event log; status changes with their
+// history ids; acknowledgements as received (device id, parsed payload).
+struct CommittedBatch {
+  std::vector<store::SequencedEvent> events;
+  const std::vector<model::TelemetryPoint>* telemetry = nullptr;
+  std::vector<std::pair<int64_t, model::StatusChange>> status;
+  std::vector<std::pair<std::string, Json>> acks;
+};
+
+// Told about every successful commit, on the thread that committed (the MQTT transport or the
+// presence timer), before the broker is acknowledged. Must not block for long.
+class CommitListener {
+ public:
+  virtual ~CommitListener() = default;
+  virtual void OnCommitted(const CommittedBatch& batch) = 0;
+};
+
 class Ingestor final : public mqtt::MessageHandler {
  public:
   Ingestor(store::Store* store, DeviceDirectory* directory, Clock* clock, IngestOptions options = {});
 
   void SetFeed(model::FeedSink* feed) { feed_ = feed; }
+  void SetListener(CommitListener* listener) { listener_ = listener; }
 
   void OnMessage(const mqtt::Message& m) override;
   Result<void> Commit() override;
@@ -57,6 +76,7 @@ class Ingestor final : public mqtt::MessageHandler {
   DeviceDirectory* directory_;
   Clock* clock_;
   model::FeedSink* feed_ = nullptr;
+  CommitListener* listener_ = nullptr;
   IngestOptions options_;
 
   std::mutex presence_mu_;
@@ -65,6 +85,7 @@ class Ingestor final : public mqtt::MessageHandler {
   store::IngestBatch batch_;
   std::vector<Observation> observations_;
   std::vector<int64_t> message_ts_;  // device ts of each stored message, for latency
+  std::vector<std::pair<std::string, Json>> acks_;  // command acknowledgements of the burst
 
   metrics::Counter* telemetry_points_;
   metrics::Counter* events_;
