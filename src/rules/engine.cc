@@ -227,6 +227,12 @@ struct Engine::Impl {
       place("room_id", "rooms", "room");
     }
   }
+  static bool ReadsOnlyEvent(const RulePtr& r) {
+    for (const auto& root : r->where.roots()) {
+      if (root != "event" && root != "device" && root != "compound_id" && root != "now_ms") return false;
+    }
+    return true;
+  }
   static bool NeedsPlaces(const RulePtr& r) {
     for (const auto& root : r->where.roots()) {
       if (root == "compound" || root == "building" || root == "unit" || root == "room") return true;
@@ -411,19 +417,65 @@ struct Engine::Impl {
       }
       return dev ? &*dev : nullptr;
     };
+    // The event's part of the context is built once per event, and only when a rule gets past
+    // its cheap filters (index, scope, time); a rule's own part is added when it fires.
+    std::optional<Json> shared;
+    auto event_context = [&]() -> const Json& {
+      if (!shared) {
+        shared = Json{{"compound_id", e.compound_id},
+                      {"now_ms", now},
+                      {"event", {{"id", e.id}, {"type", e.type}, {"ts_ms", e.ts_ms}, {"device_id", e.device_id}, {"data", e.data}}}};
+        if (const DeviceView* d = device()) (*shared)["device"] = DeviceJson(*d);
+        else (*shared)["device"] = Json{{"id", e.device_id}};
+      }
+      return *shared;
+    };
+    // Conditions that read only the event and its device are evaluated without a JSON context.
+    const std::function<Json(std::string_view)> lookup = [&](std::string_view path) -> Json {
+      auto rest = [&](std::string_view prefix) { return path.substr(prefix.size()); };
+      if (path.rfind("event.data.", 0) == 0) {
+        const Json* v = LookupPath(e.data, rest("event.data."));
+        return v != nullptr ? *v : Json(nullptr);
+      }
+      if (path == "event.data") return e.data;
+      if (path == "event.type") return e.type;
+      if (path == "event.id") return e.id;
+      if (path == "event.device_id") return e.device_id;
+      if (path == "event.ts_ms") return e.ts_ms;
+      if (path == "compound_id") return e.compound_id;
+      if (path == "now_ms") return now;
+      if (path.rfind("device.", 0) == 0) {
+        const DeviceView* d = device();
+        std::string_view f = rest("device.");
+        if (f == "id") return e.device_id;
+        if (d == nullptr) return nullptr;
+        if (f == "kind") return d->kind;
+        if (f == "name") return d->name;
+        if (f == "area") return d->area;
+        if (f == "building_id") return d->building_id;
+        if (f == "unit_id") return d->unit_id;
+        if (f == "room_id") return d->room_id;
+      }
+      return nullptr;
+    };
     auto context = [&](const RulePtr& r) {
-      Json ctx = BaseContext(r, e.compound_id, now);
-      ctx["event"] = Json{{"id", e.id}, {"type", e.type}, {"ts_ms", e.ts_ms}, {"device_id", e.device_id}, {"data", e.data}};
-      if (const DeviceView* d = device()) ctx["device"] = DeviceJson(*d);
-      else ctx["device"] = Json{{"id", e.device_id}};
+      Json ctx = event_context();
+      ctx["rule"] = Json{{"id", r->id}, {"name", r->name}};
       if (NeedsPlaces(r)) AddPlaces(ctx, e.compound_id);
       return ctx;
     };
     auto consider = [&](const RulePtr& r) {
       if (!InDeviceScope(r, device())) return;
       if (!InTimeWindow(r, now)) return;
+      if (!r->where.Empty()) {
+        if (ReadsOnlyEvent(r)) {
+          if (!r->where.Test(lookup)) return;
+        } else if (!NeedsPlaces(r) && !r->where.Test(event_context())) {
+          return;
+        }
+      }
       Json ctx = context(r);
-      if (!r->where.Test(ctx)) return;
+      if (NeedsPlaces(r) && !r->where.Test(ctx)) return;
       std::string key = KeyOf(r, ctx, e.device_id);
       if (!Admit(out, r, e.compound_id, key, e.id, now, &ctx)) return;
       Fire(out, r, e.compound_id, key, std::move(ctx), "event", e.id, now);

@@ -224,29 +224,28 @@ int Compare(const Json& a, const Json& b) {
   return 2;
 }
 
-Json Eval(const Node& n, const Json& ctx) {
+template <typename Lookup>
+Json Eval(const Node& n, const Lookup& lookup) {
   switch (n.op) {
     case Op::kLiteral:
       return n.literal;
-    case Op::kPath: {
-      const Json* v = LookupPath(ctx, n.path);
-      return v != nullptr ? *v : Json(nullptr);
-    }
+    case Op::kPath:
+      return lookup(n.path);
     case Op::kNot:
-      return !Truthy(Eval(*n.kids[0], ctx));
+      return !Truthy(Eval(*n.kids[0], lookup));
     case Op::kAnd:
-      return Truthy(Eval(*n.kids[0], ctx)) && Truthy(Eval(*n.kids[1], ctx));
+      return Truthy(Eval(*n.kids[0], lookup)) && Truthy(Eval(*n.kids[1], lookup));
     case Op::kOr:
-      return Truthy(Eval(*n.kids[0], ctx)) || Truthy(Eval(*n.kids[1], ctx));
+      return Truthy(Eval(*n.kids[0], lookup)) || Truthy(Eval(*n.kids[1], lookup));
     case Op::kEq:
-      return Equal(Eval(*n.kids[0], ctx), Eval(*n.kids[1], ctx));
+      return Equal(Eval(*n.kids[0], lookup), Eval(*n.kids[1], lookup));
     case Op::kNe:
-      return !Equal(Eval(*n.kids[0], ctx), Eval(*n.kids[1], ctx));
+      return !Equal(Eval(*n.kids[0], lookup), Eval(*n.kids[1], lookup));
     case Op::kLt:
     case Op::kLe:
     case Op::kGt:
     case Op::kGe: {
-      int c = Compare(Eval(*n.kids[0], ctx), Eval(*n.kids[1], ctx));
+      int c = Compare(Eval(*n.kids[0], lookup), Eval(*n.kids[1], lookup));
       if (c == 2) return false;
       if (n.op == Op::kLt) return c < 0;
       if (n.op == Op::kLe) return c <= 0;
@@ -254,15 +253,15 @@ Json Eval(const Node& n, const Json& ctx) {
       return c >= 0;
     }
     case Op::kIn: {
-      Json v = Eval(*n.kids[0], ctx);
+      Json v = Eval(*n.kids[0], lookup);
       for (const auto& item : n.kids[1]->kids) {
-        if (Equal(v, Eval(*item, ctx))) return true;
+        if (Equal(v, Eval(*item, lookup))) return true;
       }
       // A list-valued path "contains": tags in ['elderly'] is true if any tag matches.
       if (v.is_array()) {
         for (const auto& e : v) {
           for (const auto& item : n.kids[1]->kids) {
-            if (Equal(e, Eval(*item, ctx))) return true;
+            if (Equal(e, Eval(*item, lookup))) return true;
           }
         }
       }
@@ -295,14 +294,29 @@ Result<Expr> Expr::Compile(std::string_view text) {
   return e;
 }
 
+namespace {
+struct JsonLookup {
+  const Json& ctx;
+  Json operator()(std::string_view path) const {
+    const Json* v = LookupPath(ctx, path);
+    return v != nullptr ? *v : Json(nullptr);
+  }
+};
+}  // namespace
+
 bool Expr::Test(const Json& context) const {
   if (root_ == nullptr) return true;
-  return Truthy(Eval(*root_, context));
+  return Truthy(Eval(*root_, JsonLookup{context}));
+}
+
+bool Expr::Test(const std::function<Json(std::string_view)>& lookup) const {
+  if (root_ == nullptr) return true;
+  return Truthy(Eval(*root_, lookup));
 }
 
 Json Expr::Evaluate(const Json& context) const {
   if (root_ == nullptr) return true;
-  return Eval(*root_, context);
+  return Eval(*root_, JsonLookup{context});
 }
 
 const Json* LookupPath(const Json& context, std::string_view path) {

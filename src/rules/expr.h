@@ -15,6 +15,7 @@
 // Thread-safety: a compiled Expr is immutable and may be evaluated from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +41,9 @@ class Expr {
   // True when the expression holds for `context` (an object; paths look into it). An empty
   // expression is true.
   bool Test(const Json& context) const;
+  // The same with paths resolved by `lookup` (null for unknown paths), so that a caller can
+  // evaluate against its own structures without building a JSON context first.
+  bool Test(const std::function<Json(std::string_view)>& lookup) const;
   // The value of the expression (for templates and tests).
   Json Evaluate(const Json& context) const;
   const std::string& text() const { return text_; }
