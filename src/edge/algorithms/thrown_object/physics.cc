@@ -1,0 +1,175 @@
+#include "edge/algorithms/thrown_object/physics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace linli::edge::thrown {
+
+std::optional<QuadraticFit> FitQuadratic(std::span<const double> t, std::span<const double> y) {
+  const size_t n = std::min(t.size(), y.size());
+  if (n < 3) return std::nullopt;
+  // Centre and scale time for a well-conditioned system.
+  double mean = 0;
+  for (size_t i = 0; i < n; ++i) mean += t[i];
+  mean /= static_cast<double>(n);
+  double span = 0;
+  for (size_t i = 0; i < n; ++i) span = std::max(span, std::abs(t[i] - mean));
+  if (span <= 1e-9) return std::nullopt;
+  double s[5] = {0, 0, 0, 0, 0}, r[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; ++i) {
+    double u = (t[i] - mean) / span, p = 1;
+    for (int k = 0; k < 5; ++k) {
+      s[k] += p;
+      if (k < 3) r[k] += p * y[i];
+      p *= u;
+    }
+  }
+  // Normal equations [s0 s1 s2; s1 s2 s3; s2 s3 s4] [a b c] = r, by Cramer's rule.
+  auto Det = [](double a, double b, double c, double d, double e, double f, double g, double h,
+                double i) { return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g); };
+  double D = Det(s[0], s[1], s[2], s[1], s[2], s[3], s[2], s[3], s[4]);
+  if (std::abs(D) < 1e-12) return std::nullopt;
+  double a = Det(r[0], s[1], s[2], r[1], s[2], s[3], r[2], s[3], s[4]) / D;
+  double b = Det(s[0], r[0], s[2], s[1], r[1], s[3], s[2], r[2], s[4]) / D;
+  double c = Det(s[0], s[1], r[0], s[1], s[2], r[1], s[2], s[3], r[2]) / D;
+  // Back to unscaled time: y = a + b u + c u², u = (t - mean) / span.
+  b /= span;
+  c /= span * span;
+  QuadraticFit f;
+  f.c2 = c;
+  f.c1 = b - 2 * c * mean;
+  f.c0 = a - b * mean + c * mean * mean;
+  double ss = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double e = y[i] - (f.c0 + f.c1 * t[i] + f.c2 * t[i] * t[i]);
+    ss += e * e;
+  }
+  f.rms = std::sqrt(ss / static_cast<double>(n));
+  return f;
+}
+
+std::optional<LinearFit> FitLinear(std::span<const double> t, std::span<const double> y) {
+  const size_t n = std::min(t.size(), y.size());
+  if (n < 2) return std::nullopt;
+  double mt = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mt += t[i];
+    my += y[i];
+  }
+  mt /= static_cast<double>(n);
+  my /= static_cast<double>(n);
+  double stt = 0, sty = 0;
+  for (size_t i = 0; i < n; ++i) {
+    stt += (t[i] - mt) * (t[i] - mt);
+    sty += (t[i] - mt) * (y[i] - my);
+  }
+  if (stt <= 1e-12) return std::nullopt;
+  LinearFit f;
+  f.c1 = sty / stt;
+  f.c0 = my - f.c1 * mt;
+  double ss = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double e = y[i] - (f.c0 + f.c1 * t[i]);
+    ss += e * e;
+  }
+  f.rms = std::sqrt(ss / static_cast<double>(n));
+  return f;
+}
+
+FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,
+                     const FallLimits& limits) {
+  FallVerdict v;
+  const size_t n = points.size();
+  if (n < 3 || static_cast<int>(n) < limits.min_points) {
+    v.reason = "few_points";
+    return v;
+  }
+  const double t0 = points.front().t_s;
+  v.duration_s = points.back().t_s - t0;
+  std::vector<double> t(n), xm(n), ym(n);
+  double ppm = 0, size = 0;
+  std::vector<double> sizes(n);
+  for (size_t i = 0; i < n; ++i) {
+    sizes[i] = points[i].size_px;
+    t[i] = points[i].t_s - t0;
+    cv::Point2d m = facade.ToMetres(points[i].px);
+    xm[i] = m.x;
+    ym[i] = m.y;
+    ppm += facade.PxPerMetre(points[i].px);
+    size += points[i].size_px;
+  }
+  ppm /= static_cast<double>(n);
+  size /= static_cast<double>(n);
+  std::nth_element(sizes.begin(), sizes.begin() + static_cast<long>(n / 2), sizes.end());
+  const double median_size = sizes[n / 2];
+  auto q = FitQuadratic(t, ym);
+  auto lx = FitLinear(t, xm);
+  if (!q || !lx || ppm <= 0) {
+    v.reason = "degenerate";
+    return v;
+  }
+  v.g_mps2 = -2 * q->c2;
+  v.v0_mps = -q->c1;
+  v.vx_mps = lx->c1;
+  v.rms_px = q->rms * ppm;
+  v.rms_x_px = lx->rms * ppm;
+  auto Y = [&](double tt) { return q->c0 + q->c1 * tt + q->c2 * tt * tt; };
+  const double tn = t.back();
+  double top = Y(0);
+  double t_apex = q->c2 < 0 ? -q->c1 / (2 * q->c2) : -1e9;
+  if (t_apex > 0 && t_apex < tn) top = std::max(top, Y(t_apex));
+  v.fall_m = top - Y(tn);
+  v.fall_px = std::abs(points.back().px.y - points.front().px.y);
+  // Origin: the apex if it lies shortly before the first point (the object was dropped or
+  // thrown and first seen a little later), the first point if the object was seen rising,
+  // else the furthest allowed back-extrapolation.
+  double t_origin = 0;
+  if (q->c2 < 0 && t_apex < 0) t_origin = std::max(t_apex, -limits.origin_backtrack_s);
+  cv::Point2d om(lx->c0 + lx->c1 * t_origin, Y(t_origin));
+  om.y = std::min(om.y, facade.height_m());
+  v.origin_px = facade.ToPixels(om);
+  v.origin_t_s = t0 + t_origin;
+
+  const double g_ratio = v.g_mps2 / kGravity;
+  const double max_rms = limits.max_residual_px + limits.residual_size_factor * size;
+  const double max_rms_x = limits.max_horizontal_residual_px + limits.residual_size_factor * size;
+  {
+    double gq = std::exp(-0.5 * std::pow((g_ratio - 1) / 0.25, 2));
+    double rq = std::clamp(1 - v.rms_px / std::max(1e-6, max_rms), 0.0, 1.0);
+    double nq = std::min(1.0, static_cast<double>(n) / 12.0);
+    double fq = std::min(1.0, v.fall_m / std::max(1e-6, 2 * limits.min_fall_m));
+    v.score = 0.4 * gq + 0.3 * rq + 0.15 * nq + 0.15 * fq;
+  }
+  const double spanned = limits.frame_interval_s > 0
+                             ? v.duration_s / limits.frame_interval_s + 1
+                             : static_cast<double>(n);
+  if (v.duration_s < limits.min_duration_s) {
+    v.reason = "short_time";
+  } else if (static_cast<double>(n) < limits.min_hit_ratio * spanned) {
+    v.reason = "gappy";
+  } else if (v.fall_m < limits.min_fall_m) {
+    v.reason = "short_fall";
+  } else if (v.fall_px < limits.min_fall_sizes * median_size) {
+    v.reason = "drift";
+  } else if (g_ratio < limits.gravity_min) {
+    v.reason = "gravity_low";
+  } else if (g_ratio > limits.gravity_max) {
+    v.reason = "gravity_high";
+  } else if (v.rms_px > max_rms) {
+    v.reason = "not_parabolic";
+  } else if (std::abs(v.vx_mps) > limits.max_horizontal_mps) {
+    v.reason = "fast_sideways";
+  } else if (v.rms_x_px > max_rms_x) {
+    v.reason = "erratic_sideways";
+  } else {
+    v.accepted = true;
+    v.reason = "ok";
+    v.score = 0.5 + 0.5 * v.score;
+    return v;
+  }
+  v.score *= 0.5;
+  return v;
+}
+
+}  // namespace linli::edge::thrown

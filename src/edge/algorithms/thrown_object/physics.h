@@ -1,0 +1,77 @@
+// Trajectory physics of the thrown-object analyzer: least-squares fits of a track's points and
+// the test that accepts a track as a falling object — in facade metres, it must fall far
+// enough, accelerate downward like gravity (y(t) = y0 + v0 t - ½ g' t², g' close to 9.81 m/s²),
+// fit that parabola closely, and move sideways slowly and steadily. Everything a bird, a leaf,
+// rain, laundry or a light switching on does fails at least one of these.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include <opencv2/core.hpp>
+
+#include "edge/algorithms/thrown_object/facade.h"
+
+namespace linli::edge::thrown {
+
+// y = c0 + c1 t + c2 t².
+struct QuadraticFit {
+  double c0 = 0, c1 = 0, c2 = 0;
+  double rms = 0;  // root mean square residual
+};
+// y = c0 + c1 t.
+struct LinearFit {
+  double c0 = 0, c1 = 0;
+  double rms = 0;
+};
+
+// nullopt if fewer than 3 (2) points or the times are degenerate.
+std::optional<QuadraticFit> FitQuadratic(std::span<const double> t, std::span<const double> y);
+std::optional<LinearFit> FitLinear(std::span<const double> t, std::span<const double> y);
+
+// One observed point of a track, in the analyzer's frame pixels.
+struct FallPoint {
+  double t_s = 0;        // seconds (any origin; only differences matter)
+  cv::Point2d px;        // blob centroid
+  double size_px = 0;    // blob's largest dimension
+};
+
+struct FallLimits {
+  int min_points = 6;
+  double min_duration_s = 0.28;
+  double min_fall_m = 2.5;        // visible fall
+  double min_fall_sizes = 3;      // ... and at least this many times the object's size (a blob
+                                  // whose centroid drifts inside itself does not fall)
+  double gravity_min = 0.55;      // accepted g' as a fraction of 9.81 m/s²
+  double gravity_max = 1.5;
+  double max_horizontal_mps = 6;  // |vx|
+  double max_residual_px = 1.2;   // vertical rms residual, plus residual_size_factor * size
+  double residual_size_factor = 0.15;
+  double max_horizontal_residual_px = 1.6;  // plus residual_size_factor * size
+  double min_hit_ratio = 0.6;       // measured points / frames spanned (random chains of rain
+                                    // streaks or insect fragments skip many frames)
+  double frame_interval_s = 0;      // set by the analyzer from the camera rate; 0 = no check
+  double origin_backtrack_s = 0.5;  // how far before the first point the origin may lie
+};
+
+struct FallVerdict {
+  bool accepted = false;
+  std::string_view reason;  // "ok" or why not: "few_points", "short", "gravity", ...
+  double g_mps2 = 0;        // fitted downward acceleration
+  double vx_mps = 0;        // horizontal speed
+  double v0_mps = 0;        // vertical speed at the first point, positive downward
+  double rms_px = 0, rms_x_px = 0;
+  double fall_m = 0, fall_px = 0, duration_s = 0;
+  cv::Point2d origin_px;    // where the fall began (apex of the parabola or first point)
+  double origin_t_s = 0;    // its time (same origin as the points' t_s)
+  double score = 0;         // [0, 1]
+};
+
+// Tests a track (points in time order) against the facade's gravity. Always fills the fitted
+// quantities it could compute; `accepted` only if every limit holds.
+FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,
+                     const FallLimits& limits);
+
+}  // namespace linli::edge::thrown

@@ -1,0 +1,137 @@
+// Thrown objects from height (高空抛物): the "thrown_object" analyzer.
+//
+// Full-rate background subtraction over the configured building facade, small-object
+// detection sized by the facade's scale, multi-object tracking, and trajectory physics: a track
+// becomes an event when, in facade metres, it falls at least `min_fall_m` accelerating
+// downward like gravity (see physics.h). Birds, leaves, rain, laundry, window lights, camera
+// shake, street traffic and insects on the lens fail the physics, the size limits or the
+// facade zone. Parameters are documented in docs/analytics.md ("Thrown objects from height").
+//
+// Events: type "vision.thrown_object"; kBegin as soon as the physics test passes, kEnd when
+// the track ends, both with the trajectory (normalised), the origin (where the fall began),
+// boxes (the object, and the whole fall labelled "trajectory"), a snapshot (kEnd: the last frame
+// the object was seen in, i.e. with the longest visible trajectory) and data: floor, window,
+// fall_height_px, fall_height_m, duration_ms, g_mps2, points, trajectory.
+// Thread-safety: one thread at a time per analyzer (the camera's pipeline thread).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/result.h"
+#include "edge/algorithms/thrown_object/facade.h"
+#include "edge/algorithms/thrown_object/foreground.h"
+#include "edge/algorithms/thrown_object/physics.h"
+#include "edge/algorithms/thrown_object/tracker.h"
+#include "edge/analyzer.h"
+
+namespace linli::edge {
+
+// Registers "thrown_object".
+void RegisterThrownObject(AnalyzerRegistry& registry);
+
+namespace thrown {
+
+struct ThrownObjectConfig {
+  FacadeSpec facade;
+  std::string facade_zone;              // zone name the facade came from, if any
+  std::vector<cv::Point2f> detect_zone; // normalised polygon; empty = the facade quad
+  std::string zone_name = "facade";     // reported as the event's zone
+  std::vector<std::vector<cv::Point2f>> exclude;  // normalised polygons
+  FallLimits limits;
+  ForegroundOptions foreground;
+  TrackerOptions tracker;
+  double max_object_m = 1.2;   // larger blobs are not thrown objects (insects on the lens)
+  double min_area_px = 3;      // at the processing resolution
+  int max_blobs = 300;         // per frame; more are dropped (rain, noise bursts)
+  int process_width = 0;       // 0 = process at the size received
+  double fit_window_s = 2.5;   // unconfirmed tracks are tested on their last seconds
+  double origin_fit_s = 1.2;   // the origin is fitted on the first seconds of the fall
+  int max_width = 1280;        // FrameNeeds.max_width
+};
+
+// Parses and validates the analyzer's parameters. Errors are InvalidArgument naming the key
+// ("<key>.floors: must be 1..200").
+Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
+                                                   const std::string& key,
+                                                   const CameraContext& camera);
+
+// Counters of what the analyzer saw, for tests, the evaluation tool and tuning.
+struct ThrownObjectStats {
+  int64_t frames = 0;
+  int64_t bad_frames = 0;       // empty, wrong type, or an OpenCV error
+  int64_t unstable_frames = 0;  // strong shake
+  int64_t resets = 0;           // background model resets (global changes)
+  int64_t aligned_frames = 0;   // shake compensated
+  int64_t blobs = 0;
+  int64_t tracks_tested = 0;
+  int64_t events = 0;
+  std::map<std::string, int64_t> rejections;  // last verdict of ended tracks with enough points
+};
+
+class ThrownObjectAnalyzer final : public Analyzer {
+ public:
+  ThrownObjectAnalyzer(ThrownObjectConfig config, const CameraContext& camera);
+  ~ThrownObjectAnalyzer() override;
+
+  std::string_view Name() const override { return "thrown_object"; }
+  FrameNeeds Needs() const override;
+  void Process(const Frame& frame, EventSink& sink) override;
+  void Finish(int64_t pts_ms, EventSink& sink) override;
+
+  const ThrownObjectStats& stats() const { return stats_; }
+  // Introspection for the evaluation tool's debug view: the last foreground mask (processing
+  // pixels of roi()), the live tracks, the analysed region and the processing scale.
+  const cv::Mat& last_mask() const { return last_mask_; }
+  const std::vector<Track>& tracks() const;
+  cv::Rect roi() const { return roi_; }
+  double scale() const { return scale_; }
+  const ThrownObjectConfig& config() const { return config_; }
+
+ private:
+  struct OpenEvent;
+  void Init(cv::Size size);
+  void ProcessFrame(const Frame& frame, EventSink& sink);
+  void Components(const cv::Mat& mask);
+  void ExtractBlobs(const cv::Mat& mask);
+  void Confirm(Track& t, const FallVerdict& v, const Frame& frame, EventSink& sink);
+  void End(Track& t, EventSink& sink);
+  EdgeEvent MakeEvent(const Track& t, const OpenEvent& ev, size_t first_point,
+                      EventPhase phase) const;
+  void FallPoints(const Track& t, size_t first, size_t last, std::vector<FallPoint>* out) const;
+
+  ThrownObjectConfig config_;
+  CameraContext camera_;
+  cv::Size size_;          // frame size the state is built for
+  FacadeModel facade_;
+  cv::Rect roi_;           // facade region in frame pixels
+  double scale_ = 1;       // processing pixels per frame pixel
+  cv::Size work_size_;
+  std::unique_ptr<ForegroundDetector> fg_;
+  std::unique_ptr<Tracker> tracker_;
+  struct Candidate {
+    cv::Rect box;  // processing pixels
+    cv::Point2d centre;
+    double area;
+  };
+  cv::Mat work_, labels_, cc_stats_, centroids_, local_;
+  cv::Mat tile_labels_, tile_stats_, tile_centroids_;
+  std::vector<Candidate> candidates_;
+  cv::Mat suppressed_;  // per tile: frames left during which blobs there are ignored
+  int suppress_frames_ = 60;
+  std::vector<cv::Point2d> blob_work_;
+  std::vector<Blob> blobs_;
+  std::vector<Track> ended_;
+  std::vector<FallPoint> fall_points_;
+  std::map<int64_t, std::unique_ptr<OpenEvent>> open_;
+  int64_t last_pts_ms_ = -1;
+  cv::Mat last_mask_;
+  ThrownObjectStats stats_;
+};
+
+}  // namespace thrown
+}  // namespace linli::edge
