@@ -279,6 +279,10 @@ class CameraHealth final : public Analyzer {
     }
     // Measurements against the baseline.
     double gain = std::clamp(base_mean_ / (m_.mean + 1.0), 0.125, 8.0);
+    // The sensor's noise in this frame: the least textured block is about that (a covered
+    // lens leaves nothing else); a block no busier than 1.5 times that has lost its detail.
+    const double noise_floor =
+        std::max(3.0, 1.5 * *std::min_element(blocks_.begin(), blocks_.end()));
     int textured = 0, flat = 0;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       if (base_blocks_[i] < 6) continue;
@@ -287,7 +291,7 @@ class CameraHealth final : public Analyzer {
       // Flat: lost its texture beyond what the darkness explains, or down to the sensor's
       // noise where it used to be strongly textured.
       if (blocks_[i] * gain < p_.flat_ratio * base_blocks_[i] ||
-          (blocks_[i] < 3.0 && base_blocks_[i] >= 12))
+          (blocks_[i] < noise_floor && base_blocks_[i] >= 12))
         ++flat;
     }
     m_.flat_fraction = textured >= 8 ? static_cast<double>(flat) / textured : 0;
