@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -42,8 +43,14 @@ class CurlMediaUploader final : public MediaUploader {
     if (curl_ != nullptr) curl_easy_cleanup(curl_);
   }
 
+  void Cancel() override { cancelled_.store(true); }
+
   UploadResult Upload(const MediaUpload& m) override {
     UploadResult res;
+    if (cancelled_.load()) {
+      res.error = "cancelled";
+      return res;
+    }
     if (curl_ == nullptr) {
       res.error = "curl_easy_init failed";
       return res;
@@ -85,6 +92,9 @@ class CurlMediaUploader final : public MediaUploader {
     curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME,
                      std::max(1L, static_cast<long>(opts_.stall_timeout_ms / 1000)));
     curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl_, CURLOPT_XFERINFOFUNCTION, &Progress);
+    curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, &cancelled_);
     CURLcode rc = curl_easy_perform(curl_);
     std::fclose(f);
     curl_slist_free_all(headers);
@@ -111,8 +121,14 @@ class CurlMediaUploader final : public MediaUploader {
     return out;
   }
 
+  // Non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK → kRetry).
+  static int Progress(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0;
+  }
+
   HttpUploaderOptions opts_;
   CURL* curl_ = nullptr;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace

@@ -13,7 +13,7 @@
 // key, ...) is kRejected — permanent, the caller keeps the file as a dead letter.
 //
 // Ownership: an uploader owns its HTTP connection (kept alive between uploads).
-// Thread-safety: one thread at a time per instance.
+// Thread-safety: Upload() from one thread at a time per instance; Cancel() from any thread.
 #pragma once
 
 #include <memory>
@@ -43,6 +43,8 @@ class MediaUploader {
  public:
   virtual ~MediaUploader() = default;
   virtual UploadResult Upload(const MediaUpload& media) = 0;
+  // Makes a running and every later Upload() return kRetry at once (shutdown). Any thread.
+  virtual void Cancel() {}
 };
 
 struct HttpUploaderOptions {

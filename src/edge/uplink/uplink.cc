@@ -124,6 +124,7 @@ void Uplink::Stop() {
   cv_.notify_all();
   cmd_cv_.notify_all();
   net_cv_.notify_all();
+  if (uploader_ != nullptr) uploader_->Cancel();  // a stalled upload must not delay the stop
   if (sender_thread_.joinable()) sender_thread_.join();
   if (command_thread_.joinable()) command_thread_.join();
   if (net_thread_.joinable()) net_thread_.join();

@@ -2,8 +2,11 @@
 // real outbox: ordering, PUBACK-gated removal, a broker that goes away and comes back, presence,
 // telemetry, commands (config.apply, expiry, unknown, malformed, queued while offline), media
 // upload over real HTTP with retries and dead letters, and kill -9 of an uplink process.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <spawn.h>
@@ -705,6 +708,42 @@ TEST_F(UplinkMqttTest, AnHttpOutageHoldsTheQueueUntilUploadsWorkAgain) {
   ASSERT_TRUE(WaitEvents(d, 3));
   EXPECT_EQ(server.Uploads().size(), 3u);
   EXPECT_EQ(uplink_->Counters().media_dead, 0);
+}
+
+TEST_F(UplinkMqttTest, StopIsPromptEvenDuringAStalledUpload) {
+  // A server that takes the connection and never answers.
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  HttpUploaderOptions h;
+  h.api_base = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  h.api_key = "k";
+  auto uploader = MakeCurlMediaUploader(h);
+  ASSERT_TRUE(uploader);
+  ASSERT_TRUE(sink_->Enqueue(Event("ev-stall"), {{"snapshot", "image/jpeg", FakeJpeg("x"), "", false}}));
+  StartUplink({}, std::move(*uploader));
+  int conn = -1;
+  ASSERT_TRUE(WaitUntil([&] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) conn = ::accept(lfd, nullptr, nullptr);
+    return conn >= 0;
+  }));
+  // Give curl a moment to send its request into the void, then stop.
+  char buf[256];
+  ASSERT_TRUE(WaitUntil([&] { return ::recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0; }));
+  auto t0 = std::chrono::steady_clock::now();
+  uplink_->Stop();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 10s) << "the 30 s stall timeout must not hold up Stop()";
+  EXPECT_EQ(outbox_->Stats().entries, 1) << "the step stays queued";
+  ::close(conn);
+  ::close(lfd);
 }
 
 // ---- kill -9 of an uplink process ----

@@ -1,0 +1,224 @@
+// linli-bench-uplink: what the store-and-forward path costs on this machine (not a test).
+//
+//   linli-bench-uplink [--steps 2000] [--media-steps 300]
+//
+// 1. Outbox appends (SQLite WAL, synchronous=FULL, fsync'd media files): steps/s and latency
+//    percentiles, without media and with the two snapshot JPEGs of a real 768x576 frame
+//    (opencv-doc's vtest.avi) — the cost a camera thread pays per event step (Emit).
+// 2. Draining a full outbox through a real mosquitto (started here on a free port): steps/s from
+//    outbox to PUBACK-and-removed, against the limit measured in the same run: the same number
+//    of QoS 1 publishes of the same payloads from a bare libmosquitto client with the same
+//    in-flight window, nothing stored. Prints the ratio.
+#include <mosquitto.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "edge/uplink/outbox.h"
+#include "edge/uplink/outbox_sink.h"
+#include "edge/uplink/uplink.h"
+#include "mqtt/credentials.h"
+#include "mqtt/testing/broker_fixture.h"
+
+using namespace linli;
+using namespace linli::edge;
+using Clk = std::chrono::steady_clock;
+
+namespace {
+
+double Ms(Clk::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+EdgeEvent Step(int i) {
+  EdgeEvent e;
+  e.id = NewUuid();
+  e.type = "vision.zone_intrusion";
+  e.camera_id = "cam-1";
+  e.phase = EventPhase::kBegin;
+  e.start_ms = i * 100;
+  e.end_ms = i * 100 + 2000;
+  e.score = 0.8f;
+  e.zone = "yard";
+  e.boxes.push_back({0.3f, 0.25f, 0.2f, 0.5f, "person", 0.8f});
+  return e;
+}
+
+// Bare QoS 1 publisher with a bounded window: the limit the uplink is compared with.
+struct BarePublisher {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<int> pending;
+  bool connected = false;
+  static void OnConnect(mosquitto*, void* s, int rc) {
+    auto* self = static_cast<BarePublisher*>(s);
+    std::lock_guard<std::mutex> l(self->mu);
+    self->connected = rc == 0;
+    self->cv.notify_all();
+  }
+  static void OnPublish(mosquitto*, void* s, int mid) {
+    auto* self = static_cast<BarePublisher*>(s);
+    std::lock_guard<std::mutex> l(self->mu);
+    self->pending.erase(mid);
+    self->cv.notify_all();
+  }
+};
+
+double BarePublish(int port, const std::string& user, const std::string& pw,
+                   const std::string& topic, const std::vector<std::string>& payloads,
+                   size_t window) {
+  BarePublisher bp;
+  mosquitto* m = mosquitto_new("bench-bare", true, &bp);
+  mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+  mosquitto_username_pw_set(m, user.c_str(), pw.c_str());
+  mosquitto_max_inflight_messages_set(m, 0);
+  mosquitto_connect_callback_set(m, &BarePublisher::OnConnect);
+  mosquitto_publish_callback_set(m, &BarePublisher::OnPublish);
+  if (mosquitto_connect(m, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS) return -1;
+  mosquitto_loop_start(m);
+  {
+    std::unique_lock<std::mutex> l(bp.mu);
+    bp.cv.wait_for(l, std::chrono::seconds(10), [&] { return bp.connected; });
+  }
+  auto t0 = Clk::now();
+  for (const auto& p : payloads) {
+    std::unique_lock<std::mutex> l(bp.mu);
+    bp.cv.wait(l, [&] { return bp.pending.size() < window; });
+    int mid = 0;
+    mosquitto_publish(m, &mid, topic.c_str(), static_cast<int>(p.size()), p.data(), 1, false);
+    bp.pending.insert(mid);
+  }
+  {
+    std::unique_lock<std::mutex> l(bp.mu);
+    bp.cv.wait(l, [&] { return bp.pending.empty(); });
+  }
+  double s = std::chrono::duration<double>(Clk::now() - t0).count();
+  mosquitto_disconnect(m);
+  mosquitto_loop_stop(m, false);
+  mosquitto_destroy(m);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int steps = 2000, media_steps = 300;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--steps") steps = std::atoi(argv[i + 1]);
+    if (a == "--media-steps") media_steps = std::atoi(argv[i + 1]);
+  }
+  log::Init(log::Level::kError, log::Format::kText);
+  std::string dir = mqtt::testing::MakeTempDir("bench-uplink");
+
+  // A real frame for the snapshots.
+  cv::Mat frame;
+  cv::VideoCapture cap("/usr/share/doc/opencv-doc/examples/data/vtest.avi");
+  for (int i = 0; i < 50 && cap.read(frame); ++i) {
+  }
+  if (frame.empty()) frame = cv::Mat(576, 768, CV_8UC3, cv::Scalar(80, 90, 100));
+
+  OutboxOptions oo;
+  oo.dir = dir + "/outbox";
+  auto ob = Outbox::Open(oo);
+  if (!ob) {
+    std::fprintf(stderr, "outbox: %s\n", ob.error().ToString().c_str());
+    return 1;
+  }
+  OutboxSink sink(**ob);
+
+  std::printf("linli-bench-uplink: %d steps without media, %d with two snapshot JPEGs (%dx%d)\n",
+              steps, media_steps, frame.cols, frame.rows);
+  // 1a. Appends without media.
+  std::vector<double> lat;
+  auto t0 = Clk::now();
+  for (int i = 0; i < steps; ++i) {
+    auto s = Clk::now();
+    if (!sink.Enqueue(Step(i), {})) return 1;
+    lat.push_back(Ms(Clk::now() - s));
+  }
+  double secs = std::chrono::duration<double>(Clk::now() - t0).count();
+  std::printf("  outbox append, no media:      %8.0f steps/s   p50 %.2f ms  p99 %.2f ms\n",
+              steps / secs, Pct(lat, 0.5), Pct(lat, 0.99));
+  // 1b. Emit with snapshot: JPEG encoding of clean + annotated, then the append.
+  lat.clear();
+  std::vector<double> enc;
+  int64_t media_bytes = (*ob)->Stats().bytes;
+  t0 = Clk::now();
+  for (int i = 0; i < media_steps; ++i) {
+    EdgeEvent e = Step(i);
+    e.snapshot = frame;
+    e.snapshot_pts_ms = i;
+    auto s = Clk::now();
+    sink.Emit(e);
+    lat.push_back(Ms(Clk::now() - s));
+  }
+  secs = std::chrono::duration<double>(Clk::now() - t0).count();
+  media_bytes = (*ob)->Stats().bytes - media_bytes;
+  std::printf("  Emit with 2 JPEGs (encode+store): %5.0f steps/s   p50 %.2f ms  p99 %.2f ms  (%.0f KiB/step)\n",
+              media_steps / secs, Pct(lat, 0.5), Pct(lat, 0.99),
+              static_cast<double>(media_bytes) / media_steps / 1024.0);
+  // Drop the media steps again (the drain below measures MQTT only).
+  auto all = (*ob)->Next(0, steps + media_steps + 10);
+  std::vector<std::string> payloads;
+  for (const auto& e : *all) {
+    if (!e.media.empty()) {
+      (void)(*ob)->Remove(e.seq);
+    } else {
+      payloads.push_back(e.body);
+    }
+  }
+
+  // 2. Drain through a real broker.
+  auto broker = mqtt::testing::StartBroker(dir + "/broker");
+  if (!broker) {
+    std::fprintf(stderr, "broker: %s\n", broker.error().ToString().c_str());
+    return 1;
+  }
+  auto admin = mqtt::MakeDynsecAuthority((*broker)->AdminOptions());
+  std::string pw = RandomPassword(24);
+  if (!admin->UpsertDevices({{"box-1", "c1", pw}, {"bare-1", "c1", pw}})) return 1;
+  const size_t window = 32;
+  UplinkOptions uo;
+  uo.compound_id = "c1";
+  uo.box_id = "box-1";
+  uo.mqtt_port = (*broker)->Port();
+  uo.mqtt_password = pw;
+  uo.inflight_window = static_cast<int>(window);
+  uo.telemetry_interval_ms = 3'600'000;
+  Uplink up(uo, **ob, nullptr);
+  const int64_t n = (*ob)->Stats().entries;
+  t0 = Clk::now();
+  if (!up.Start()) return 1;
+  while ((*ob)->Stats().entries > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  double drain = std::chrono::duration<double>(Clk::now() - t0).count();
+  up.Stop();
+  double bare = BarePublish((*broker)->Port(), "bare-1", pw, "linli/v1/c1/bare-1/up/event",
+                            payloads, window);
+  std::printf("  drain to mosquitto (window %zu):  %8.0f steps/s   (%lld steps incl. connect)\n",
+              window, static_cast<double>(n) / drain, static_cast<long long>(n));
+  std::printf("  bare QoS 1 publisher, same payloads/window: %8.0f msgs/s\n",
+              static_cast<double>(payloads.size()) / bare);
+  std::printf("  ratio uplink/bare cost per step: %.2f\n",
+              (drain / static_cast<double>(n)) / (bare / static_cast<double>(payloads.size())));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return 0;
+}
