@@ -6,20 +6,27 @@ namespace linli::store::migrations {
 namespace {
 
 // Version 1: the time-series and log tables.
-//  - telemetry: one row per (device, metric, timestamp); the primary key makes a redelivered
-//    message an idempotent INSERT OR REPLACE. WITHOUT ROWID keeps rows clustered per series.
+//  - telemetry: one row per (series, timestamp), a series being a (device, metric) pair; the
+//    primary key makes a redelivered message an idempotent INSERT OR REPLACE. WITHOUT ROWID
+//    keeps rows clustered per series, and integer keys keep inserts cheap.
 //  - events: the id (from the device) is the primary key; INSERT OR IGNORE drops redeliveries.
 //  - faults: at most one open fault per (device, kind), enforced by a partial unique index.
 //  - AUTOINCREMENT where ids are shown to users and must never be reused.
 constexpr const char* kV1 = R"sql(
-CREATE TABLE telemetry (
+CREATE TABLE series (
+  id INTEGER PRIMARY KEY,
   device_id TEXT NOT NULL,
   metric TEXT NOT NULL,
+  UNIQUE (device_id, metric)
+);
+
+CREATE TABLE telemetry (
+  series_id INTEGER NOT NULL,
   ts_ms INTEGER NOT NULL,
   num REAL,
   txt TEXT,
   is_bool INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (device_id, metric, ts_ms)
+  PRIMARY KEY (series_id, ts_ms)
 ) WITHOUT ROWID;
 
 CREATE TABLE events (

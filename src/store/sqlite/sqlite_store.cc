@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 #include <variant>
+#include <functional>
 
 #include "common/log.h"
 #include "store/sqlite/registry_tables.h"
@@ -35,6 +36,7 @@ constexpr size_t kMaxSearchBytes = 200;
 constexpr int64_t kPruneChunkRows = 5000;
 constexpr int kPruneChunkSeries = 500;
 constexpr int64_t kAnalyzeAfterRows = 1000;  // registry rows added before statistics are checked
+constexpr size_t kMaxCachedSeries = 200'000;  // series ids kept in memory (about 80 bytes each)
 
 
 
@@ -399,7 +401,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   w.synchronous_full = options.synchronous_full;
   w.busy_timeout_ms = options.busy_timeout_ms;
   w.cache_kib = 32 * 1024;
-  w.wal_autocheckpoint_pages = 8192;  // 32 MiB of WAL between checkpoints
+  // Checkpoints run on their own thread (CheckpointLoop), never inside an ingest commit.
+  w.wal_autocheckpoint_pages = 0;
   LINLI_ASSIGN_OR_RETURN(store->writer_, Connection::Open(w));
   LINLI_RETURN_IF_ERROR(MigrateSchema(*store->writer_));
   LINLI_ASSIGN_OR_RETURN(std::span<const RegistryTable> tables, RegistryTables());
@@ -417,13 +420,58 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
     LINLI_ASSIGN_OR_RETURN(store->readers_[i].conn, Connection::Open(r));
     store->idle_readers_.push_back(i);
   }
+  ConnectionOptions c = w;
+  c.create = false;
+  c.cache_kib = 2 * 1024;
+  LINLI_ASSIGN_OR_RETURN(store->checkpointer_, Connection::Open(c));
+  sqlite3_wal_hook(store->writer_->handle(), &SqliteStore::OnWalCommit, store.get());
+  store->checkpoint_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
   return store;
+}
+
+int SqliteStore::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (pages >= kCheckpointPages) {
+    {
+      std::lock_guard<std::mutex> lock(store->checkpoint_mu_);
+      store->checkpoint_due_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::CheckpointLoop() {
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  while (!checkpoint_stop_) {
+    checkpoint_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return checkpoint_stop_ || checkpoint_due_; });
+    if (checkpoint_stop_) break;
+    checkpoint_due_ = false;
+    lock.unlock();
+    int log_frames = 0, done_frames = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &done_frames);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+      log::Warn("store: WAL checkpoint failed", {{"error", sqlite3_errstr(rc)}});
+    } else if (log_frames > 16 * kCheckpointPages) {
+      log::Warn("store: the WAL is growing faster than it is checkpointed",
+                {{"frames", std::to_string(log_frames)}, {"checkpointed", std::to_string(done_frames)}});
+    }
+    lock.lock();
+  }
 }
 
 SqliteStore::~SqliteStore() {
   // Readers close first so that the writer, the last connection, checkpoints the WAL.
   // (No PRAGMA optimize here: it could analyse the time-series tables in full at shutdown;
   // registry statistics are kept fresh by RefreshStatsIfStale.)
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  checkpointer_.reset();
   idle_readers_.clear();
   readers_.clear();
   writer_.reset();
@@ -724,14 +772,31 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
   for (const auto& e : batch.events) event_data.push_back(DumpJson(e.data));
 
   std::lock_guard<std::mutex> lock(write_mu_);
+  // Series created in this transaction are forgotten if it does not commit.
+  std::vector<std::string> new_series;
+  auto forget_new_series = [&] {
+    for (const auto& k : new_series) series_ids_.erase(k);
+    new_series.clear();
+  };
+  struct Forget {
+    std::function<void()> f;
+    bool armed = true;
+    ~Forget() {
+      if (armed) f();
+    }
+  } forget_on_error{forget_new_series};
   LINLI_ASSIGN_OR_RETURN(WriteTransaction txn, WriteTransaction::Begin(*writer_));
   if (!batch.telemetry.empty()) {
     LINLI_ASSIGN_OR_RETURN(Stmt ins, writer_->Prepare("INSERT OR REPLACE INTO telemetry "
-                                                      "(device_id, metric, ts_ms, num, txt, is_bool) "
-                                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+                                                      "(series_id, ts_ms, num, txt, is_bool) "
+                                                      "VALUES (?1, ?3, ?4, ?5, ?6)"));
     for (const auto& p : batch.telemetry) {
-      ins.BindText(1, p.device_id);
-      ins.BindText(2, p.metric);
+      auto series = SeriesIdLocked(p.device_id, p.metric, &new_series);
+      if (!series) {
+        forget_new_series();
+        return std::unexpected(series.error());
+      }
+      ins.BindInt(1, *series);
       ins.BindInt(3, p.ts_ms);
       if (const double* d = std::get_if<double>(&p.value)) {
         ins.BindDouble(4, *d);
@@ -746,7 +811,10 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
         ins.BindText(5, std::get<std::string>(p.value));
         ins.BindInt(6, 0);
       }
-      LINLI_RETURN_IF_ERROR(ins.Run());
+      if (auto r = ins.Run(); !r) {
+        forget_new_series();
+        return std::unexpected(r.error());
+      }
       ins.Reset();
     }
     result.telemetry_written = static_cast<int64_t>(batch.telemetry.size());
@@ -834,6 +902,7 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
     }
   }
   LINLI_RETURN_IF_ERROR(txn.Commit());
+  forget_on_error.armed = false;
   return result;
 }
 
@@ -842,10 +911,12 @@ Result<std::vector<model::TelemetryPoint>> SqliteStore::QueryTelemetry(const Tel
   const int limit = Clamp(q.limit, 1, 100000);
   Reader r = AcquireReader();
   const char* sql = q.metric.empty()
-                        ? "SELECT metric, ts_ms, num, txt, is_bool FROM telemetry WHERE device_id = ?1 "
-                          "AND ts_ms >= ?3 AND ts_ms < ?4 ORDER BY ts_ms, metric LIMIT ?5"
-                        : "SELECT metric, ts_ms, num, txt, is_bool FROM telemetry WHERE device_id = ?1 "
-                          "AND metric = ?2 AND ts_ms >= ?3 AND ts_ms < ?4 ORDER BY ts_ms LIMIT ?5";
+                        ? "SELECT s.metric, t.ts_ms, t.num, t.txt, t.is_bool FROM series s JOIN telemetry t "
+                          "ON t.series_id = s.id WHERE s.device_id = ?1 AND t.ts_ms >= ?3 AND t.ts_ms < ?4 "
+                          "ORDER BY t.ts_ms, s.metric LIMIT ?5"
+                        : "SELECT s.metric, t.ts_ms, t.num, t.txt, t.is_bool FROM series s JOIN telemetry t "
+                          "ON t.series_id = s.id WHERE s.device_id = ?1 AND s.metric = ?2 AND t.ts_ms >= ?3 "
+                          "AND t.ts_ms < ?4 ORDER BY t.ts_ms LIMIT ?5";
   LINLI_ASSIGN_OR_RETURN(Stmt s, r->Prepare(sql));
   s.BindText(1, q.device_id);
   if (!q.metric.empty()) s.BindText(2, q.metric);
@@ -968,15 +1039,42 @@ Result<std::vector<Store::DeviceState>> SqliteStore::LoadDeviceStates() {
   return out;
 }
 
+Result<int64_t> SqliteStore::SeriesIdLocked(const std::string& device, const std::string& metric,
+                                            std::vector<std::string>* added) {
+  std::string key;
+  key.reserve(device.size() + metric.size() + 1);
+  key.append(device).push_back('\x1f');
+  key.append(metric);
+  if (auto it = series_ids_.find(key); it != series_ids_.end()) return it->second;
+  if (series_ids_.size() >= kMaxCachedSeries) series_ids_.clear();  // refilled from the table
+  {
+    LINLI_ASSIGN_OR_RETURN(Stmt get, writer_->Prepare("SELECT id FROM series WHERE device_id = ?1 AND metric = ?2"));
+    get.BindText(1, device);
+    get.BindText(2, metric);
+    LINLI_ASSIGN_OR_RETURN(bool row, get.Step());
+    if (row) {
+      int64_t id = get.Int(0);
+      series_ids_.emplace(std::move(key), id);
+      return id;
+    }
+  }
+  LINLI_ASSIGN_OR_RETURN(Stmt ins, writer_->Prepare("INSERT INTO series (device_id, metric) VALUES (?1, ?2)"));
+  ins.BindText(1, device);
+  ins.BindText(2, metric);
+  LINLI_RETURN_IF_ERROR(ins.Run());
+  const int64_t id = writer_->LastInsertRowid();
+  added->push_back(key);
+  series_ids_.emplace(std::move(key), id);
+  return id;
+}
+
 Result<int64_t> SqliteStore::PruneTelemetry(int64_t before_ms) {
-  // Walks the series (device_id, metric) in key order with a cursor; each transaction deletes
-  // at most kPruneChunkRows rows or visits kPruneChunkSeries series, then releases the writer.
-  // Every delete is a range on the primary key, so the cost is proportional to what is removed
-  // plus one seek per series, never a scan of the rows that stay.
+  // Walks the series in id order with a cursor; each transaction deletes at most
+  // kPruneChunkRows rows or visits kPruneChunkSeries series, then releases the writer. Every
+  // delete is a range on the primary key, so the cost is proportional to what is removed plus
+  // one seek per series, never a scan of the rows that stay.
   int64_t removed = 0;
-  bool have_cursor = false;
-  std::string cursor_device;
-  std::string cursor_metric;
+  int64_t cursor = 0;
   bool done = false;
   while (!done) {
     std::lock_guard<std::mutex> lock(write_mu_);
@@ -984,55 +1082,39 @@ Result<int64_t> SqliteStore::PruneTelemetry(int64_t before_ms) {
     int64_t chunk_rows = 0;
     int series = 0;
     while (chunk_rows < kPruneChunkRows && series < kPruneChunkSeries) {
-      std::string device;
-      std::string metric;
+      int64_t id = 0;
       {
-        LINLI_ASSIGN_OR_RETURN(
-            Stmt next, writer_->Prepare(have_cursor ? "SELECT device_id, metric FROM telemetry "
-                                                      "WHERE (device_id, metric) > (?1, ?2) "
-                                                      "ORDER BY device_id, metric LIMIT 1"
-                                                    : "SELECT device_id, metric FROM telemetry "
-                                                      "ORDER BY device_id, metric LIMIT 1"));
-        if (have_cursor) {
-          next.BindText(1, cursor_device);
-          next.BindText(2, cursor_metric);
-        }
+        LINLI_ASSIGN_OR_RETURN(Stmt next, writer_->Prepare("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT 1"));
+        next.BindInt(1, cursor);
         LINLI_ASSIGN_OR_RETURN(bool row, next.Step());
         if (!row) {
           done = true;
           break;
         }
-        device = next.Text(0);
-        metric = next.Text(1);
+        id = next.Int(0);
       }
       ++series;
       const int64_t budget = kPruneChunkRows - chunk_rows;
       // The timestamp of the first old row beyond the budget, if the series has that many.
       std::optional<int64_t> cut;
       {
-        LINLI_ASSIGN_OR_RETURN(Stmt probe, writer_->Prepare("SELECT ts_ms FROM telemetry WHERE device_id = ?1 "
-                                                            "AND metric = ?2 AND ts_ms < ?3 "
-                                                            "ORDER BY ts_ms LIMIT 1 OFFSET ?4"));
-        probe.BindText(1, device);
-        probe.BindText(2, metric);
-        probe.BindInt(3, before_ms);
-        probe.BindInt(4, budget);
+        LINLI_ASSIGN_OR_RETURN(Stmt probe, writer_->Prepare("SELECT ts_ms FROM telemetry WHERE series_id = ?1 "
+                                                            "AND ts_ms < ?2 ORDER BY ts_ms LIMIT 1 OFFSET ?3"));
+        probe.BindInt(1, id);
+        probe.BindInt(2, before_ms);
+        probe.BindInt(3, budget);
         LINLI_ASSIGN_OR_RETURN(bool row, probe.Step());
         if (row) cut = probe.Int(0);
       }
       {
-        LINLI_ASSIGN_OR_RETURN(Stmt del, writer_->Prepare("DELETE FROM telemetry WHERE device_id = ?1 "
-                                                          "AND metric = ?2 AND ts_ms < ?3"));
-        del.BindText(1, device);
-        del.BindText(2, metric);
-        del.BindInt(3, cut.value_or(before_ms));
+        LINLI_ASSIGN_OR_RETURN(Stmt del, writer_->Prepare("DELETE FROM telemetry WHERE series_id = ?1 AND ts_ms < ?2"));
+        del.BindInt(1, id);
+        del.BindInt(2, cut.value_or(before_ms));
         LINLI_RETURN_IF_ERROR(del.Run());
         chunk_rows += writer_->Changes();
       }
       if (cut) break;  // this series has more old rows: continue it in the next transaction
-      cursor_device = std::move(device);
-      cursor_metric = std::move(metric);
-      have_cursor = true;
+      cursor = id;
     }
     LINLI_RETURN_IF_ERROR(txn.Commit());
     removed += chunk_rows;

@@ -35,6 +35,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "store/sqlite/sqlite_db.h"
@@ -158,6 +160,26 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> writer_;       // guarded by write_mu_
   std::vector<int64_t> rows_since_analyze_;  // per model::Kind; guarded by write_mu_
   std::atomic<uint64_t> stats_generation_{0};
+  // Telemetry series ids by "device\x1fmetric" (guarded by write_mu_). Rows of the telemetry
+  // table key on (series_id, ts_ms): integer keys make the hot insert path cheap.
+  std::unordered_map<std::string, int64_t> series_ids_;
+  // Looks up or creates the series of (device, metric) inside the writer's transaction; new
+  // ids are recorded in `added` so that a rolled-back batch can forget them.
+  Result<int64_t> SeriesIdLocked(const std::string& device, const std::string& metric,
+                                 std::vector<std::string>* added);
+
+  // WAL checkpoints run on their own connection and thread (PASSIVE: they never block the
+  // writer), woken by the writer's WAL hook every kCheckpointPages pages, so that no ingest
+  // commit pays for a checkpoint.
+  static constexpr int kCheckpointPages = 8192;  // 32 MiB of WAL
+  void CheckpointLoop();
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_due_ = false;   // guarded by checkpoint_mu_
+  bool checkpoint_stop_ = false;  // guarded by checkpoint_mu_
 
   ConnectionOptions reader_options_;
   std::mutex pool_mu_;
