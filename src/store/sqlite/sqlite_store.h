@@ -4,7 +4,9 @@
 // BEGIN IMMEDIATE ... COMMIT), and a pool of read connections (query_only) handed out one
 // per call, so reads run concurrently with each other and with the writer (WAL). Each
 // connection caches its prepared statements. Pragmas: journal_mode=WAL, foreign_keys=ON,
-// synchronous=NORMAL (FULL on request), busy_timeout from the options.
+// synchronous=NORMAL (FULL on request), busy_timeout from the options. WAL checkpoints run on a
+// third kind of connection, owned by a background thread (PASSIVE, woken every ~32 MiB of WAL
+// by the writer's WAL hook), so that no write pays for a checkpoint.
 // Schema: numbered migrations plus registry tables reconciled with model::Spec() at open
 // (schema.h, registry_tables.h).
 //
