@@ -1094,6 +1094,206 @@ TEST_P(StoreConformanceTest, ConcurrentReadersAndWriter) {
   EXPECT_EQ(devices.total, kBatches + 1);
 }
 
+
+// ---- replay positions, media, incidents ----
+
+TEST_P(StoreConformanceTest, EventAndStatusPositionsAreIncreasingAndReplayable) {
+  IngestBatch b;
+  b.events = {Ev("e1", "c1", "c1-d", "door.passage", 100), Ev("e2", "c1", "c1-d", "door.passage", 90)};
+  b.status_changes = {{"c1-d", "c1", model::Presence::kOnline, 100, "telemetry"}};
+  ASSERT_OK_AND_ASSIGN(IngestResult r, store().WriteBatch(b));
+  ASSERT_EQ(r.new_event_seqs.size(), 2u);
+  EXPECT_LT(r.new_event_seqs[0], r.new_event_seqs[1]);
+  ASSERT_EQ(r.status_change_ids.size(), 1u);
+  IngestBatch again;
+  again.events = {Ev("e2", "c1", "c1-d", "door.passage", 90), Ev("e3", "c1", "c1-d", "door.forced", 120)};
+  ASSERT_OK_AND_ASSIGN(IngestResult r2, store().WriteBatch(again));
+  ASSERT_EQ(r2.new_event_ids, (std::vector<std::string>{"e3"}));
+  EXPECT_GT(r2.new_event_seqs[0], r.new_event_seqs[1]);
+  ASSERT_OK_AND_ASSIGN(auto after, store().EventsAfter(r.new_event_seqs[0], 10));
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].event.id, "e2");
+  EXPECT_EQ(after[1].event.id, "e3");
+  EXPECT_EQ(after[1].event.type, "door.forced");
+  ASSERT_OK_AND_ASSIGN(auto st, store().StatusChangesAfter(0, 10));
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].first, r.status_change_ids[0]);
+  EXPECT_EQ(st[0].second.status, model::Presence::kOnline);
+}
+
+TEST_P(StoreConformanceTest, MediaMetadataIsIdempotentById) {
+  model::MediaObject m{"snap-1", "c1", "c1-d", "ev-1", "image/jpeg", 1234, std::string(64, 'a'), 100, "edge"};
+  ASSERT_OK(store().PutMedia(m));
+  ASSERT_OK_AND_ASSIGN(auto same, store().PutMedia(m));
+  EXPECT_EQ(same.size, 1234);
+  model::MediaObject other = m;
+  other.sha256 = std::string(64, 'b');
+  ASSERT_ERROR(store().PutMedia(other), ErrorCode::kConflict, "id");
+  ASSERT_ERROR(store().GetMedia("nope"), ErrorCode::kNotFound, "-");
+  ASSERT_OK_AND_ASSIGN(auto list, store().ListMedia({.event_id = "ev-1"}));
+  ASSERT_EQ(list.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto scoped, store().ListMedia({.compound_ids = std::vector<std::string>{"c2"}, .event_id = "ev-1"}));
+  EXPECT_TRUE(scoped.empty());
+  ASSERT_ERROR(store().PutMedia({"bad id", "c1", "", "", "image/jpeg", 1, std::string(64, 'a'), 1, ""}),
+               ErrorCode::kInvalidArgument, "id");
+}
+
+model::Alarm TestAlarm(const std::string& id, const std::string& compound, const std::string& merge, int64_t raised) {
+  model::Alarm a;
+  a.id = id;
+  a.compound_id = compound;
+  a.type = "gas_leak";
+  a.level = model::AlarmLevel::kCritical;
+  a.title = "leak";
+  a.merge_key = merge;
+  a.raised_ms = a.last_ms = a.updated_ms = raised;
+  a.rule_id = "gas";
+  a.data = Json{{"clear_key", "k"}};
+  return a;
+}
+
+TEST_P(StoreConformanceTest, AlarmsRoundTripMergeAndEscalate) {
+  model::Alarm a = TestAlarm("a1", "c1", "gas:d1", 1000);
+  a.escalation_step = 0;
+  a.next_escalation_ms = 3000;
+  a.ack_due_ms = 2000;
+  a.attachments = {"snap-1"};
+  IncidentWrite w;
+  w.alarms = {a};
+  w.log = {{0, "alarm", "a1", "c1", 1000, "rule:gas", "raise", "", "raised", "leak", Json::object()}};
+  w.rule_state = {{"gas", "c1/d1", Json{{"c", 5}}, 1000}};
+  w.meta = {{"rules.event_seq", "7"}};
+  ASSERT_OK(store().ApplyIncidentWrite(w));
+  ASSERT_OK_AND_ASSIGN(model::Alarm got, store().GetAlarm("a1"));
+  EXPECT_EQ(model::ToJson(got), model::ToJson(a));
+  ASSERT_OK_AND_ASSIGN(auto open, store().FindOpenAlarm("gas:d1"));
+  ASSERT_TRUE(open.has_value());
+  // A second open alarm with the same merge key is refused; a closed one does not count.
+  IncidentWrite dup;
+  dup.alarms = {TestAlarm("a2", "c1", "gas:d1", 1500)};
+  ASSERT_ERROR(store().ApplyIncidentWrite(dup), ErrorCode::kConflict, "alarms[0].merge_key");
+  ASSERT_ERROR(store().GetAlarm("a2"), ErrorCode::kNotFound, "-");  // nothing of the failed write
+  ASSERT_OK_AND_ASSIGN(auto meta, store().GetMeta("rules.event_seq"));
+  EXPECT_EQ(meta.value_or(""), "7");
+  ASSERT_OK_AND_ASSIGN(auto due, store().DueEscalations(2999, 10));
+  EXPECT_TRUE(due.empty());
+  ASSERT_OK_AND_ASSIGN(due, store().DueEscalations(3000, 10));
+  ASSERT_EQ(due.size(), 1u);
+  got.state = model::AlarmState::kClosed;
+  got.closed_ms = 4000;
+  got.acknowledged_ms = 2500;
+  w = {};
+  w.alarms = {got};
+  ASSERT_OK(store().ApplyIncidentWrite(w));
+  ASSERT_OK_AND_ASSIGN(due, store().DueEscalations(10'000, 10));
+  EXPECT_TRUE(due.empty());  // closed alarms do not escalate
+  ASSERT_OK_AND_ASSIGN(open, store().FindOpenAlarm("gas:d1"));
+  EXPECT_FALSE(open.has_value());
+  dup.alarms = {TestAlarm("a2", "c1", "gas:d1", 5000), TestAlarm("b1", "c2", "gas:x", 6000)};
+  ASSERT_OK(store().ApplyIncidentWrite(dup));
+  // Listing: scope, state, type prefix, time range, newest first, totals.
+  ASSERT_OK_AND_ASSIGN(auto all, store().ListAlarms({.limit = 10}));
+  EXPECT_EQ(all.total, 3);
+  ASSERT_EQ(all.items.size(), 3u);
+  EXPECT_EQ(all.items[0].id, "b1");
+  ASSERT_OK_AND_ASSIGN(auto c1, store().ListAlarms({.compound_ids = std::vector<std::string>{"c1"}, .open_only = true}));
+  ASSERT_EQ(c1.items.size(), 1u);
+  EXPECT_EQ(c1.items[0].id, "a2");
+  ASSERT_OK_AND_ASSIGN(auto closed, store().ListAlarms({.states = {model::AlarmState::kClosed}, .type = "gas*"}));
+  ASSERT_EQ(closed.items.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto none, store().ListAlarms({.compound_ids = std::vector<std::string>{}}));
+  EXPECT_EQ(none.total, 0);
+  ASSERT_OK_AND_ASSIGN(auto stats, store().AlarmStatistics({.compound_id = "c1", .now_ms = 10'000}));
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].raised, 2);
+  EXPECT_EQ(stats[0].closed, 1);
+  EXPECT_DOUBLE_EQ(stats[0].mean_ack_s, 1.5);
+  EXPECT_DOUBLE_EQ(stats[0].mean_close_s, 3.0);
+  EXPECT_EQ(stats[0].ack_overdue, 1);  // acknowledged at 2.5 s, due at 2 s
+  ASSERT_OK_AND_ASSIGN(auto log, store().ListIncidentLog("alarm", "a1", 10));
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].action, "raise");
+  ASSERT_OK_AND_ASSIGN(auto state, store().LoadRuleState());
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(state[0].state["c"], 5);
+  w = {};
+  w.rule_state = {{"gas", "c1/d1", Json(), 2000}};  // empty: deleted
+  ASSERT_OK(store().ApplyIncidentWrite(w));
+  ASSERT_OK_AND_ASSIGN(state, store().LoadRuleState());
+  EXPECT_TRUE(state.empty());
+}
+
+TEST_P(StoreConformanceTest, WorkOrdersCommandsAndNotifications) {
+  model::WorkOrder o;
+  o.id = "w1";
+  o.compound_id = "c1";
+  o.kind = "maintenance";
+  o.clear_key = "offline:c1-d";
+  o.assignee_role = "technician";
+  o.created_ms = o.updated_ms = 100;
+  model::Command c;
+  c.id = "cmd1";
+  c.compound_id = "c1";
+  c.device_id = "c1-d";
+  c.name = "unlock";
+  c.cause = Json{{"kind", "event"}, {"id", "ev-9"}};
+  c.state = model::CommandState::kSent;
+  c.created_ms = 100;
+  c.deadline_ms = 500;
+  model::Notification n;
+  n.compound_id = "c1";
+  n.target = "wh1";
+  n.url = "http://127.0.0.1:1/x";
+  n.topic = "alarm.raised";
+  n.created_ms = 100;
+  n.next_attempt_ms = 100;
+  IncidentWrite w;
+  w.work_orders = {o};
+  w.commands = {c};
+  w.notifications = {n};
+  ASSERT_OK_AND_ASSIGN(IncidentWriteResult r, store().ApplyIncidentWrite(w));
+  ASSERT_EQ(r.notification_ids.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto byclear, store().OpenWorkOrdersByClearKey("offline:c1-d"));
+  ASSERT_EQ(byclear.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto mine, store().ListWorkOrders({.open_only = true, .assignee_role = "technician"}));
+  EXPECT_EQ(mine.total, 1);
+  ASSERT_OK_AND_ASSIGN(auto cmds, store().ListCommands({.cause_id = "ev-9"}));
+  ASSERT_EQ(cmds.items.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto due, store().CommandsDue(499, 10));
+  EXPECT_TRUE(due.empty());
+  ASSERT_OK_AND_ASSIGN(due, store().CommandsDue(500, 10));
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto pending, store().DueNotifications(100, 10));
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].id, r.notification_ids[0]);
+  // Updates: the order closes, the command is acknowledged, the notification delivered.
+  o.state = model::WorkOrderState::kClosed;
+  c.state = model::CommandState::kAcked;
+  c.deadline_ms = 0;
+  pending[0].state = model::NotificationState::kDelivered;
+  pending[0].attempts = 1;
+  w = {};
+  w.work_orders = {o};
+  w.commands = {c};
+  w.notifications = {pending[0]};
+  ASSERT_OK(store().ApplyIncidentWrite(w));
+  ASSERT_OK_AND_ASSIGN(byclear, store().OpenWorkOrdersByClearKey("offline:c1-d"));
+  EXPECT_TRUE(byclear.empty());
+  ASSERT_OK_AND_ASSIGN(due, store().CommandsDue(10'000, 10));
+  EXPECT_TRUE(due.empty());
+  ASSERT_OK_AND_ASSIGN(pending, store().DueNotifications(10'000, 10));
+  EXPECT_TRUE(pending.empty());
+  ASSERT_OK_AND_ASSIGN(auto sent, store().ListNotifications(0, 10, 0));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].state, model::NotificationState::kDelivered);
+  // A bad element fails the whole write.
+  model::Command bad = c;
+  bad.id = "";
+  w = {};
+  w.commands = {bad};
+  ASSERT_ERROR(store().ApplyIncidentWrite(w), ErrorCode::kInvalidArgument, "commands[0].id");
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
                          ::testing::Values(BackendParam{"sqlite", [] { return std::make_unique<SqliteBackend>(); }}),
                          [](const ::testing::TestParamInfo<BackendParam>& info) { return info.param.name; });
