@@ -246,6 +246,52 @@ TEST_F(LinkageTest, OpeningADoorNeedsTheRightRoleAndScope) {
   EXPECT_GE(denied["items"].size(), 3u);
 }
 
+TEST_F(LinkageTest, ResidentsReportRepairsAndTechniciansCloseThemOut) {
+  ASSERT_EQ(Post("/api/v1/units", {{"id", "u1"}, {"building_id", "b1"}, {"name", "1单元"}}).status, 201);
+  ASSERT_EQ(Post("/api/v1/rooms", {{"id", "r1"}, {"unit_id", "u1"}, {"floor", 12}, {"number", "1201"}}).status, 201);
+  ASSERT_EQ(Post("/api/v1/rooms", {{"id", "r2"}, {"unit_id", "u1"}, {"floor", 12}, {"number", "1202"}}).status, 201);
+  ASSERT_EQ(Post("/api/v1/persons", {{"id", "p1"}, {"compound_id", "c1"}, {"name", "李阿姨"}, {"room_id", "r1"}}).status, 201);
+  ASSERT_EQ(Post("/api/v1/persons", {{"id", "p2"}, {"compound_id", "c1"}, {"name", "张先生"}, {"room_id", "r2"}}).status, 201);
+  auto resident = [&](const std::string& name, const std::string& person) {
+    Json u = {{"username", name}, {"role", "resident"}, {"password", "password-" + name}, {"person_id", person}};
+    EXPECT_EQ(Post("/api/v1/users", u).status, 201);
+    return linlid_->Login(name, "password-" + name);
+  };
+  const std::string li = resident("li", "p1");
+  const std::string zhang = resident("zhang", "p2");
+  const std::string tech = CreateUser("tech1", "technician", Json::array({"c1"}));
+
+  auto req = Post("/api/v1/work-orders", {{"title", "厨房水管漏水"}, {"description", "水槽下面一直滴水"}}, li);
+  ASSERT_EQ(req.status, 201) << req.body;
+  Json order = req.json();
+  EXPECT_EQ(order["room_id"], "r1");
+  EXPECT_EQ(order["compound_id"], "c1");
+  EXPECT_EQ(order["source"], "resident");
+  EXPECT_EQ(order["kind"], "repair");
+  const std::string id = order["id"];
+  // A resident can only report for their own room, and sees only their own requests.
+  EXPECT_EQ(Post("/api/v1/work-orders", {{"title", "x"}, {"room_id", "r2"}}, li).status, 400);
+  EXPECT_EQ(Post("/api/v1/work-orders", {{"title", "x"}, {"kind", "care"}}, li).status, 400);
+  EXPECT_EQ(Get("/api/v1/work-orders/" + id, zhang).status, 404);
+  EXPECT_EQ(Get("/api/v1/work-orders", zhang).json()["total"], 0);
+  EXPECT_EQ(Get("/api/v1/work-orders", li).json()["total"], 1);
+  EXPECT_EQ(Post("/api/v1/work-orders/" + id + "/start", Json::object(), li).status, 403);
+  // The technician takes it, works it and reports the result; the operator accepts it.
+  EXPECT_EQ(Post("/api/v1/work-orders/" + id + "/assign", {{"assignee", "op-x"}}, tech).status, 400);
+  ASSERT_EQ(Post("/api/v1/work-orders/" + id + "/assign", {{"assignee", "tech1"}}, tech).status, 200);
+  ASSERT_EQ(Post("/api/v1/work-orders/" + id + "/start", Json::object(), tech).status, 200);
+  EXPECT_EQ(Post("/api/v1/work-orders/" + id + "/complete", Json::object(), tech).status, 400);
+  ASSERT_EQ(Post("/api/v1/work-orders/" + id + "/complete", {{"result", "更换了水槽下的软管"}}, tech).status, 200);
+  EXPECT_EQ(Post("/api/v1/work-orders/" + id + "/close", Json::object(), tech).status, 403);
+  ASSERT_EQ(Post("/api/v1/work-orders/" + id + "/close", {{"comment", "回访满意"}}).status, 200);
+  Json done = Get("/api/v1/work-orders/" + id, li).json();
+  EXPECT_EQ(done["state"], "closed");
+  EXPECT_EQ(done["result"], "更换了水槽下的软管");
+  std::vector<std::string> actions;
+  for (const auto& e : done["log"]) actions.push_back(e["action"]);
+  EXPECT_EQ(actions, (std::vector<std::string>{"open", "assign", "start", "complete", "close"}));
+}
+
 TEST_F(LinkageTest, RulesOverTheApiAreValidatedWithLineAndField) {
   auto bad = Http(linlid_->http_port(), "POST", "/api/v1/rules",
                   "id: broken\ntrigger: {event: gas.leak}\nactions:\n  - command: {target: {kinds: [door_controller]}, name: open}\n",
