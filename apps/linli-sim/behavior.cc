@@ -217,6 +217,13 @@ std::vector<Outgoing> DeviceBehavior::HandleCommand(std::string_view payload, in
     out.push_back(Telemetry(now_ms, {{"door_open", true}}));
     return out;
   }
+  if (kind == "door_controller" && n == "lock") {
+    ack(true, "");
+    door_open_ = false;
+    out.push_back(Event(now_ms, new_id, "door.locked", {{"command_id", command_id}, {"by", "remote"}, {"cause", cause}}));
+    out.push_back(Telemetry(now_ms, {{"door_open", false}}));
+    return out;
+  }
   if (kind == "sound_light_alarm" && (n == "alarm_on" || n == "alarm_off")) {
     ack(true, "");
     sounding_ = n == "alarm_on";

@@ -13,10 +13,10 @@
 // docs/protocol.md.
 // Commands (docs/protocol.md "Commands and acknowledgements"), each answered with an ack first:
 // door_controller unlock (→ event door.unlocked {command_id, by, duration_s, cause}, telemetry
-// door_open); sound_light_alarm alarm_on/alarm_off (→ event alarm.on/alarm.off, telemetry
-// sounding); barrier_gate raise/lower (→ event barrier.raised/lowered, telemetry barrier_up);
-// every kind "ping". Refused with ok=false: expired (`expires` in the past), unknown or
-// unsupported names, malformed args.
+// door_open true) and lock (→ door.locked, door_open false); sound_light_alarm
+// alarm_on/alarm_off (→ event alarm.on/alarm.off, telemetry sounding); barrier_gate raise/lower
+// (→ event barrier.raised/lowered, telemetry barrier_up); every kind "ping". Refused with
+// ok=false: expired (`expires` in the past), unknown or unsupported names, malformed args.
 // Thread-safety: none; one DeviceBehavior belongs to one thread.
 #pragma once
 

@@ -189,6 +189,19 @@ TEST_F(BehaviorTest, DoorUnlockIsAckedAndReported) {
   EXPECT_EQ((*ParseJson(out[2].payload))["metrics"]["door_open"], true);
 }
 
+TEST_F(BehaviorTest, DoorLockIsAckedAndReported) {
+  DeviceBehavior b(DeviceOf("door_controller"), &world_.compounds[0], 1);
+  std::string error;
+  b.HandleCommand(Command("u", "unlock", 0), 10, NewUuid, &error);
+  auto out = b.HandleCommand(Command("l", "lock", 0), 20, NewUuid, &error);
+  EXPECT_TRUE(error.empty()) << error;
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(AckOf(out)["ok"], true);
+  EXPECT_EQ((*ParseJson(out[1].payload))["type"], "door.locked");
+  EXPECT_EQ((*ParseJson(out[1].payload))["data"]["command_id"], "l");
+  EXPECT_EQ((*ParseJson(out[2].payload))["metrics"]["door_open"], false);
+}
+
 TEST_F(BehaviorTest, AlarmCommandsSoundAndSilenceIt) {
   DeviceBehavior alarm(DeviceOf("sound_light_alarm"), &world_.compounds[0], 1);
   std::string error;
