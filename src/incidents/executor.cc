@@ -186,6 +186,9 @@ void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
   if (auto it = b.alarm_by_merge.find(merge_key); it != b.alarm_by_merge.end()) open = &b.w.alarms[it->second];
   std::optional<model::Alarm> stored;
   if (open == nullptr) {
+    if (auto it = open_alarms_.find(merge_key); it != open_alarms_.end()) stored = it->second;
+  }
+  if (open == nullptr && !stored) {
     auto found = store_->FindOpenAlarm(merge_key);
     if (!found) {
       log::Warn("alarm lookup failed; raising a new alarm", {{"error", found.error().ToString()}});
@@ -451,6 +454,24 @@ Result<void> Executor::Commit(Batch& b, const rules::Output* out,
   if (!b.w.empty()) {
     auto r = store_->ApplyIncidentWrite(b.w);
     if (!r) return std::unexpected(r.error());
+  }
+  constexpr size_t kMaxCached = 100'000;
+  for (const auto& a : b.w.alarms) {
+    if (a.merge_key.empty()) continue;
+    if (model::IsOpen(a.state)) {
+      if (open_alarms_.size() >= kMaxCached) open_alarms_.clear();
+      open_alarms_[a.merge_key] = a;
+    } else if (auto it = open_alarms_.find(a.merge_key); it != open_alarms_.end() && it->second.id == a.id) {
+      open_alarms_.erase(it);
+    }
+  }
+  for (const auto& c : b.w.commands) {
+    if (c.state == model::CommandState::kSent || c.state == model::CommandState::kPending) {
+      if (inflight_.size() >= kMaxCached) inflight_.clear();
+      inflight_[c.id] = c;
+    } else {
+      inflight_.erase(c.id);
+    }
   }
   // Durable: now act.
   for (size_t idx : b.publish) {
@@ -835,10 +856,20 @@ Result<std::pair<model::Command, Applied>> Executor::SendCommand(const OperatorC
   return std::make_pair(std::move(c), std::move(applied));
 }
 
-Result<std::optional<rules::CommandOutcome>> Executor::OnAck(const std::string& device_id, const Json& ack) {
+Result<model::Command> Executor::LoadCommand(const std::string& id) {
+  if (auto it = inflight_.find(id); it != inflight_.end()) return it->second;
+  return store_->GetCommand(id);
+}
+
+Result<std::optional<rules::CommandOutcome>> Executor::AckLocked(Batch& b, const std::string& device_id,
+                                                                 const Json& ack) {
   const std::string id = Str(ack, "command_id");
   if (id.empty()) return InvalidArgument("command_id", "is required");
-  auto got = store_->GetCommand(id);
+  // A command already changed in this batch (a duplicate ack in the same burst).
+  for (const auto& c : b.w.commands) {
+    if (c.id == id) return std::optional<rules::CommandOutcome>();
+  }
+  auto got = LoadCommand(id);
   if (!got) {
     if (got.error().code() == ErrorCode::kNotFound) acks_unknown_->Inc();
     return std::unexpected(got.error());
@@ -851,8 +882,6 @@ Result<std::optional<rules::CommandOutcome>> Executor::OnAck(const std::string& 
   if (c.state != model::CommandState::kSent && c.state != model::CommandState::kPending) {
     return std::optional<rules::CommandOutcome>();  // duplicate or late acknowledgement
   }
-  Batch b;
-  b.now = clock_->NowMs();
   const bool ok = ack.value("ok", false);
   c.state = ok ? model::CommandState::kAcked : model::CommandState::kFailed;
   c.acked_ms = c.updated_ms = b.now;
@@ -869,10 +898,38 @@ Result<std::optional<rules::CommandOutcome>> Executor::OnAck(const std::string& 
   Json j = model::ToJson(c);
   Feed(b, "command", c.compound_id, j);
   if (!ok) Webhooks(b, "command.failed", c.compound_id, j);
-  b.w.commands.push_back(c);
+  rules::CommandOutcome outcome{c.id, ok, c.error};
+  b.w.commands.push_back(std::move(c));
+  return std::optional<rules::CommandOutcome>(std::move(outcome));
+}
+
+Result<std::optional<rules::CommandOutcome>> Executor::OnAck(const std::string& device_id, const Json& ack) {
+  Batch b;
+  b.now = clock_->NowMs();
+  LINLI_ASSIGN_OR_RETURN(auto outcome, AckLocked(b, device_id, ack));
   Applied applied;
   LINLI_RETURN_IF_ERROR(Commit(b, nullptr, {}, &applied));
-  return std::optional<rules::CommandOutcome>(rules::CommandOutcome{c.id, ok, c.error});
+  return outcome;
+}
+
+Result<std::vector<rules::CommandOutcome>> Executor::OnAcks(const std::vector<std::pair<std::string, Json>>& acks) {
+  Batch b;
+  b.now = clock_->NowMs();
+  std::vector<rules::CommandOutcome> outcomes;
+  for (const auto& [device, ack] : acks) {
+    auto r = AckLocked(b, device, ack);
+    if (!r) {
+      if (r.error().code() != ErrorCode::kNotFound && r.error().code() != ErrorCode::kPermissionDenied &&
+          r.error().code() != ErrorCode::kInvalidArgument)
+        return std::unexpected(r.error());
+      log::Debug("acknowledgement refused", {{"device", device}, {"error", r.error().ToString()}});
+      continue;
+    }
+    if (*r) outcomes.push_back(std::move(**r));
+  }
+  Applied applied;
+  LINLI_RETURN_IF_ERROR(Commit(b, nullptr, {}, &applied));
+  return outcomes;
 }
 
 // ---- timers ----

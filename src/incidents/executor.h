@@ -119,6 +119,9 @@ class Executor {
   // completed a command (for runs waiting on it); nullopt for duplicates. NotFound for an
   // unknown command, PermissionDenied when another device acknowledges it.
   Result<std::optional<rules::CommandOutcome>> OnAck(const std::string& device_id, const Json& ack);
+  // Many acknowledgements (one ingest burst) in one transaction. Acknowledgements that are
+  // refused (unknown command, wrong device, malformed) are counted and skipped.
+  Result<std::vector<rules::CommandOutcome>> OnAcks(const std::vector<std::pair<std::string, Json>>& acks);
 
   // Escalations due and command retries/expiry at `now`.
   Result<Applied> Tick();
@@ -151,6 +154,15 @@ class Executor {
   // The alarm raised by each recent run (so later steps link to it); bounded.
   std::unordered_map<std::string, std::string> run_alarm_;
   std::deque<std::string> run_order_;
+  // Write-through caches of what the executor itself stored (it is the only writer of alarms
+  // and commands): open alarms by merge key, commands still waiting for an acknowledgement.
+  // Misses fall back to the store (after a restart, or when a cache was trimmed).
+  std::unordered_map<std::string, model::Alarm> open_alarms_;
+  std::unordered_map<std::string, model::Command> inflight_;
+  // Reads a command (cache, then store).
+  Result<model::Command> LoadCommand(const std::string& id);
+  // Applies one acknowledgement to `b`; nullopt for a duplicate.
+  Result<std::optional<rules::CommandOutcome>> AckLocked(Batch& b, const std::string& device_id, const Json& ack);
 
   metrics::Counter* alarms_raised_;
   metrics::Counter* alarms_merged_;

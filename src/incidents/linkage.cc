@@ -189,14 +189,16 @@ void LinkageService::OnCommitted(const std::vector<store::SequencedEvent>& event
   const auto t0 = clock_->Monotonic();
   const int64_t now = clock_->NowMs();
   rules::Output out;
-  for (const auto& ack : acks) {
-    auto outcome = executor_->OnAck(ack.device_id, ack.payload);
-    if (!outcome) {
-      if (outcome.error().code() != ErrorCode::kNotFound && outcome.error().code() != ErrorCode::kPermissionDenied)
-        log::Warn("acknowledgement not recorded", {{"device", ack.device_id}, {"error", outcome.error().ToString()}});
-      continue;
+  if (!acks.empty()) {
+    std::vector<std::pair<std::string, Json>> list;
+    list.reserve(acks.size());
+    for (const auto& a : acks) list.emplace_back(a.device_id, a.payload);
+    auto outcomes = executor_->OnAcks(list);
+    if (!outcomes) {
+      log::Warn("acknowledgements not recorded", {{"count", std::to_string(acks.size())}, {"error", outcomes.error().ToString()}});
+    } else {
+      for (const auto& o : *outcomes) out.Append(engine_->OnCommandDone(o, now));
     }
-    if (*outcome) out.Append(engine_->OnCommandDone(**outcome, now));
   }
   for (const auto& se : events) {
     out.Append(engine_->OnEvent(se.event, now));

@@ -71,9 +71,13 @@ void RegistryCache::UpsertLocked(const model::Record& rec) {
       rooms_[rec.id] = std::move(p);
       break;
     }
-    case model::Kind::kPerson:
-      persons_[rec.id] = Person{rec.compound_id, Str(f, "name"), Str(f, "room_id"), List(f, "tags")};
+    case model::Kind::kPerson: {
+      RemoveLocked(model::Kind::kPerson, rec.id);
+      Person p{rec.compound_id, Str(f, "name"), Str(f, "room_id"), List(f, "tags")};
+      if (!p.room_id.empty()) room_persons_[p.room_id].insert(rec.id);
+      persons_[rec.id] = std::move(p);
       break;
+    }
     case model::Kind::kDevice: {
       RemoveLocked(model::Kind::kDevice, rec.id);
       rules::DeviceView d;
@@ -130,7 +134,16 @@ void RegistryCache::RemoveLocked(model::Kind kind, const std::string& id) {
     case model::Kind::kBuilding: buildings_.erase(id); break;
     case model::Kind::kUnit: units_.erase(id); break;
     case model::Kind::kRoom: rooms_.erase(id); break;
-    case model::Kind::kPerson: persons_.erase(id); break;
+    case model::Kind::kPerson: {
+      auto it = persons_.find(id);
+      if (it == persons_.end()) return;
+      if (auto r = room_persons_.find(it->second.room_id); r != room_persons_.end()) {
+        r->second.erase(id);
+        if (r->second.empty()) room_persons_.erase(r);
+      }
+      persons_.erase(it);
+      break;
+    }
     case model::Kind::kContact: contacts_.erase(id); break;
     case model::Kind::kWebhook: webhooks_.erase(id); break;
     case model::Kind::kDevice: {
@@ -229,11 +242,8 @@ std::vector<rules::PersonView> RegistryCache::PersonsWithTags(const std::string&
 std::vector<std::string> RegistryCache::PersonsInRoom(const std::string& room_id) const {
   std::shared_lock lock(mu_);
   std::vector<std::string> out;
-  if (room_id.empty()) return out;
-  for (const auto& [id, p] : persons_) {
-    if (p.room_id == room_id) out.push_back(id);
-  }
-  std::sort(out.begin(), out.end());
+  auto it = room_persons_.find(room_id);
+  if (it != room_persons_.end()) out.assign(it->second.begin(), it->second.end());
   return out;
 }
 

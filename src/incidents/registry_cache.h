@@ -86,6 +86,7 @@ class RegistryCache final : public rules::RegistryView {
   std::map<std::string, std::string> compounds_;  // id → name
   std::unordered_map<std::string, Place> buildings_, units_, rooms_;
   std::unordered_map<std::string, Person> persons_;
+  std::unordered_map<std::string, std::set<std::string>> room_persons_;  // room → person ids
   std::unordered_map<std::string, ContactView> contacts_;
   std::unordered_map<std::string, WebhookView> webhooks_;
 };

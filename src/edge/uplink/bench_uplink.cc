@@ -85,7 +85,7 @@ double BarePublish(int port, const std::string& user, const std::string& pw,
                    const std::string& topic, const std::vector<std::string>& payloads,
                    size_t window) {
   BarePublisher bp;
-  mosquitto* m = mosquitto_new("bench-bare", true, &bp);
+  mosquitto* m = mosquitto_new(user.c_str(), true, &bp);  // the broker pins id = username
   mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
   mosquitto_username_pw_set(m, user.c_str(), pw.c_str());
   mosquitto_max_inflight_messages_set(m, 0);
@@ -95,7 +95,7 @@ double BarePublish(int port, const std::string& user, const std::string& pw,
   mosquitto_loop_start(m);
   {
     std::unique_lock<std::mutex> l(bp.mu);
-    bp.cv.wait_for(l, std::chrono::seconds(10), [&] { return bp.connected; });
+    if (!bp.cv.wait_for(l, std::chrono::seconds(10), [&] { return bp.connected; })) return -1;
   }
   auto t0 = Clk::now();
   for (const auto& p : payloads) {
@@ -207,11 +207,21 @@ int main(int argc, char** argv) {
   const int64_t n = (*ob)->Stats().entries;
   t0 = Clk::now();
   if (!up.Start()) return 1;
-  while ((*ob)->Stats().entries > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while ((*ob)->Stats().entries > 0) {
+    if (Clk::now() - t0 > std::chrono::seconds(120)) {
+      std::fprintf(stderr, "drain did not finish in 120 s\n");
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   double drain = std::chrono::duration<double>(Clk::now() - t0).count();
   up.Stop();
   double bare = BarePublish((*broker)->Port(), "bare-1", pw, "linli/v1/c1/bare-1/up/event",
                             payloads, window);
+  if (bare <= 0) {
+    std::fprintf(stderr, "bare publisher could not connect\n");
+    return 1;
+  }
   std::printf("  drain to mosquitto (window %zu):  %8.0f steps/s   (%lld steps incl. connect)\n",
               window, static_cast<double>(n) / drain, static_cast<long long>(n));
   std::printf("  bare QoS 1 publisher, same payloads/window: %8.0f msgs/s\n",

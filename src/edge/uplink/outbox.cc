@@ -805,30 +805,41 @@ Result<void> Outbox::MarkPublished(int64_t seq) {
   return q.Run();
 }
 
-Result<void> Outbox::Remove(int64_t seq) {
+Result<void> Outbox::Remove(int64_t seq) { return Remove(std::vector<int64_t>{seq}); }
+
+Result<void> Outbox::Remove(const std::vector<int64_t>& seqs) {
+  if (seqs.empty()) return {};
   std::vector<std::string> files;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    LINLI_ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_, "SELECT bytes FROM entries WHERE seq=?"));
-    q.Bind(1, seq);
-    LINLI_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return {};
-    int64_t bytes = q.Int(0);
-    LINLI_ASSIGN_OR_RETURN(Stmt f, Stmt::Prepare(db_, "SELECT file FROM media WHERE seq=?"));
-    f.Bind(1, seq);
-    for (;;) {
-      LINLI_ASSIGN_OR_RETURN(bool frow, f.Step());
-      if (!frow) break;
-      files.push_back(media_dir_ + "/" + f.Text(0));
-    }
+    int64_t bytes = 0, entries = 0;
     auto txn = [&]() -> Result<void> {
       LINLI_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+      LINLI_ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_, "SELECT bytes FROM entries WHERE seq=?"));
+      LINLI_ASSIGN_OR_RETURN(Stmt f, Stmt::Prepare(db_, "SELECT file FROM media WHERE seq=?"));
       LINLI_ASSIGN_OR_RETURN(Stmt dm, Stmt::Prepare(db_, "DELETE FROM media WHERE seq=?"));
-      dm.Bind(1, seq);
-      LINLI_RETURN_IF_ERROR(dm.Run());
       LINLI_ASSIGN_OR_RETURN(Stmt de, Stmt::Prepare(db_, "DELETE FROM entries WHERE seq=?"));
-      de.Bind(1, seq);
-      LINLI_RETURN_IF_ERROR(de.Run());
+      for (int64_t seq : seqs) {
+        q.Reset();
+        q.Bind(1, seq);
+        LINLI_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) continue;  // evicted or removed already
+        bytes += q.Int(0);
+        ++entries;
+        f.Reset();
+        f.Bind(1, seq);
+        for (;;) {
+          LINLI_ASSIGN_OR_RETURN(bool frow, f.Step());
+          if (!frow) break;
+          files.push_back(media_dir_ + "/" + f.Text(0));
+        }
+        dm.Reset();
+        dm.Bind(1, seq);
+        LINLI_RETURN_IF_ERROR(dm.Run());
+        de.Reset();
+        de.Bind(1, seq);
+        LINLI_RETURN_IF_ERROR(de.Run());
+      }
       return Exec("COMMIT");
     };
     auto r = txn();
@@ -837,7 +848,7 @@ Result<void> Outbox::Remove(int64_t seq) {
       return r;
     }
     total_bytes_ -= bytes;
-    --total_entries_;
+    total_entries_ -= entries;
     depth_gauge_.Set(static_cast<double>(total_entries_));
     bytes_gauge_.Set(static_cast<double>(total_bytes_));
   }

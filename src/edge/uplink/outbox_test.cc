@@ -123,6 +123,17 @@ TEST_F(OutboxTest, RemoveDeletesEntryAndItsFiles) {
   EXPECT_EQ(ob->Stats().entries, 0);
   EXPECT_EQ(ob->Stats().bytes, 0);
   EXPECT_TRUE(ob->Remove(*s));  // idempotent
+  // A burst in one transaction, with seqs already gone mixed in.
+  std::vector<int64_t> burst;
+  for (int i = 0; i < 5; ++i) burst.push_back(*ob->Append(Step("b" + std::to_string(i), "begin", 10)));
+  ASSERT_TRUE(ob->Remove({burst[0], *s, burst[2], burst[4], 999999}));
+  auto left = ob->Next(0, 10);
+  ASSERT_TRUE(left);
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].event_id, "b1");
+  EXPECT_EQ((*left)[1].event_id, "b3");
+  EXPECT_EQ(ob->Stats().entries, 2);
+  EXPECT_EQ(FilesIn(MediaDir()), 2u);
 }
 
 TEST_F(OutboxTest, SurvivesReopenAndRefusesASecondUser) {

@@ -419,6 +419,7 @@ void Uplink::SenderLoop() {
     }
     // Match PUBACKs against what this generation published (before any generation change:
     // acks that arrived just before a disconnect still confirm their entries).
+    std::vector<int64_t> confirmed;
     for (const Ack& a : acks) {
       if (a.gen != sender_gen_) continue;
       auto it = pending_.find(a.mid);
@@ -433,16 +434,20 @@ void Uplink::SenderLoop() {
           ++counters_.confirmed;
         }
         Fault("confirmed", p.seq);
-        auto r = outbox_.Remove(p.seq);
-        if (!r) {
-          log::Error("uplink: cannot remove a confirmed entry (it will be sent again)",
-                     {{"seq", std::to_string(p.seq)}, {"error", r.error().ToString()}});
-        }
-        Fault("removed", p.seq);
+        confirmed.push_back(p.seq);
       } else if (p.what == Tracked::kAck) {
         std::lock_guard<std::mutex> lock(mu_);
         std::erase_if(acks_out_, [&](const OutAck& o) { return o.serial == p.ack_serial; });
       }
+    }
+    // One transaction for the whole burst of PUBACKs.
+    if (!confirmed.empty()) {
+      auto r = outbox_.Remove(confirmed);
+      if (!r) {
+        log::Error("uplink: cannot remove confirmed entries (they will be sent again)",
+                   {{"entries", std::to_string(confirmed.size())}, {"error", r.error().ToString()}});
+      }
+      for (int64_t seq : confirmed) Fault("removed", seq);
     }
     if (gen != sender_gen_ && connected_.load()) {
       // A new connection: nothing the old handle had in flight counts any more; start again

@@ -107,6 +107,9 @@ Result<void> MosquittoTransport::Start() {
   // Queue, never write, from inside libmosquitto: we decide when PUBACKs go out.
   mosquitto_threaded_set(mosq_, true);
   mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+  // Commands (an unlock after a gas leak) must leave at once: without TCP_NODELAY, Nagle's
+  // algorithm holds small packets for up to ~40 ms behind unacknowledged data.
+  mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
   if (!opts_.username.empty()) {
     int rc = mosquitto_username_pw_set(mosq_, opts_.username.c_str(),
                                        opts_.password.empty() ? nullptr : opts_.password.c_str());

@@ -144,7 +144,7 @@ Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
                                  "learning_s", "threshold", "min_threshold", "noise_k",
                                  "absorb_s", "shake_compensation", "process_width",
                                  "origin_backtrack_s", "fit_window_s", "max_width", "min_hit_ratio",
-                                 "min_fall_sizes"}));
+                                 "min_fall_sizes", "max_horizontal_accel", "merge_gap_s", "suppress_s"}));
   ThrownObjectConfig c;
   // Facade geometry.
   if (!p.Has("facade")) {
@@ -214,6 +214,10 @@ Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
                          p.Number("max_horizontal_mps", l.max_horizontal_mps, 0.1, 100));
   LINLI_ASSIGN_OR_RETURN(l.max_residual_px,
                          p.Number("max_residual_px", l.max_residual_px, 0.1, 50));
+  LINLI_ASSIGN_OR_RETURN(l.max_horizontal_accel,
+                         p.Number("max_horizontal_accel", l.max_horizontal_accel, 0.01, 10));
+  LINLI_ASSIGN_OR_RETURN(c.suppress_s, p.Number("suppress_s", c.suppress_s, 0, 30));
+  LINLI_ASSIGN_OR_RETURN(c.merge_gap_s, p.Number("merge_gap_s", c.merge_gap_s, 0, 5));
   LINLI_ASSIGN_OR_RETURN(l.min_hit_ratio, p.Number("min_hit_ratio", l.min_hit_ratio, 0, 1));
   LINLI_ASSIGN_OR_RETURN(l.min_fall_sizes, p.Number("min_fall_sizes", l.min_fall_sizes, 0, 100));
   LINLI_ASSIGN_OR_RETURN(l.origin_backtrack_s,

@@ -36,6 +36,7 @@ void ForegroundDetector::Reset(const cv::Mat& bgr) {
   count_.setTo(0);
   mask_.setTo(0);
   tiles_.setTo(0);
+  gains_smooth_.release();
   shifted_frames_ = 0;
   if (opt_.model == "mog2") {
     mog2_ = cv::createBackgroundSubtractorMOG2(
@@ -95,6 +96,19 @@ double ForegroundDetector::EstimateGains(const cv::Mat& img) {
     cv::medianBlur(gains_, gains_filtered_, 3);
   } else {
     gains_.copyTo(gains_filtered_);
+  }
+  // Real illumination changes are smooth in time: average over frames, which also keeps the
+  // noise of 16-sample medians from making bright edges flicker; deviations below 2% are 1.
+  if (gains_smooth_.size() != gains_filtered_.size()) gains_filtered_.copyTo(gains_smooth_);
+  for (int y = 0; y < gains_smooth_.rows; ++y) {
+    float* ps = gains_smooth_.ptr<float>(y);
+    float* pf = gains_filtered_.ptr<float>(y);
+    for (int x = 0; x < gains_smooth_.cols; ++x) {
+      // Follow a real step at once; average away the noise of small differences.
+      ps[x] = std::abs(pf[x] - ps[x]) > 0.03f ? pf[x] : 0.6f * ps[x] + 0.4f * pf[x];
+      const float d = ps[x] - 1.0f;
+      pf[x] = std::abs(d) < 0.02f ? 1.0f : 1.0f + (d > 0 ? d - 0.02f : d + 0.02f);
+    }
   }
   double lo = 1, hi = 1;
   cv::minMaxLoc(gains_filtered_, &lo, &hi);
@@ -168,10 +182,24 @@ double ForegroundDetector::EstimateNoise(const cv::Mat& img) const {
 // than the threshold in any channel; marks the tiles that hold some. Returns the count.
 int ForegroundDetector::Difference(const cv::Mat& img) {
   const int w = img.cols;
-  const uint8_t thr = static_cast<uint8_t>(threshold_);
   int total = 0;
   tiles_.setTo(0);
+  // Per-pixel thresholds, constant per tile: where the illumination is being compensated the
+  // compensation is only approximate (gamma, saturated highlights), so the threshold rises
+  // with the size of the correction.
+  thr_row_.resize(static_cast<size_t>(w) + 64);
   for (int y = 0; y < img.rows; ++y) {
+    if (y % kTile == 0) {
+      const int ty = y / kTile;
+      const float* pg = normalised_ && gains_filtered_.rows > ty ? gains_filtered_.ptr<float>(ty)
+                                                                 : nullptr;
+      for (int x = 0; x < w; ++x) {
+        int t = threshold_;
+        if (pg) t += static_cast<int>(std::lround(0.6 * std::abs(pg[x / kTile] - 1.0f) * 255));
+        thr_row_[static_cast<size_t>(x)] = static_cast<uint8_t>(std::min(t, 255));
+      }
+    }
+    const uint8_t* pth = thr_row_.data();
     const uint8_t* pi = img.ptr<uint8_t>(y);
     const uint8_t* pmax = bg_max_.ptr<uint8_t>(y);
     const uint8_t* pmin = bg_min_.ptr<uint8_t>(y);
@@ -181,7 +209,7 @@ int ForegroundDetector::Difference(const cv::Mat& img) {
     int x = 0;
 #if CV_SIMD
     const int n = cv::v_uint8::nlanes;
-    const cv::v_uint8 vthr = cv::vx_setall_u8(thr), zero = cv::vx_setzero_u8();
+    const cv::v_uint8 zero = cv::vx_setzero_u8();
     for (; x + n <= w; x += n) {
       cv::v_uint8 i0, i1, i2, a0, a1, a2, b0, b1, b2;
       cv::v_load_deinterleave(pi + 3 * x, i0, i1, i2);
@@ -190,7 +218,7 @@ int ForegroundDetector::Difference(const cv::Mat& img) {
       // Saturating differences: how far above max or below min, per channel.
       cv::v_uint8 d = cv::v_max(cv::v_max(i0 - a0, b0 - i0),
                                 cv::v_max(cv::v_max(i1 - a1, b1 - i1), cv::v_max(i2 - a2, b2 - i2)));
-      cv::v_uint8 fg = (d > vthr) & (cv::v_load(pr + x) != zero);
+      cv::v_uint8 fg = (d > cv::v_load(pth + x)) & (cv::v_load(pr + x) != zero);
       cv::v_store(pm + x, fg);
       if (cv::v_check_any(fg)) {
         for (int k = x; k < x + n; ++k) {
@@ -208,7 +236,7 @@ int ForegroundDetector::Difference(const cv::Mat& img) {
         const int v = pi[3 * x + c];
         d = std::max({d, v - pmax[3 * x + c], pmin[3 * x + c] - v});
       }
-      const bool fg = d > thr && pr[x];
+      const bool fg = d > pth[x] && pr[x];
       pm[x] = fg ? 255 : 0;
       if (fg) {
         ++total;
@@ -238,6 +266,8 @@ bool ForegroundDetector::EstimateShift(const cv::Mat& img, cv::Point2d* shift) {
 // absorb_frames_ (or marked by Absorb()) take the frame's value.
 void ForegroundDetector::UpdateBackground(const cv::Mat& img) {
   const uint8_t k = static_cast<uint8_t>(absorb_frames_);
+  // During the first second the model comes from a single noisy frame: larger steps.
+  const uint8_t step = frames_ < fps_ ? 3 : 1;
   bool absorbed = false;
   for (int y = 0; y < img.rows; ++y) {
     const uint8_t* pi = img.ptr<uint8_t>(y);
@@ -247,7 +277,7 @@ void ForegroundDetector::UpdateBackground(const cv::Mat& img) {
     int x = 0;
 #if CV_SIMD
     const int n = cv::v_uint8::nlanes;
-    const cv::v_uint8 one = cv::vx_setall_u8(1), vk = cv::vx_setall_u8(k),
+    const cv::v_uint8 one = cv::vx_setall_u8(step), vk = cv::vx_setall_u8(k),
                       zero = cv::vx_setzero_u8();
     for (; x + n <= img.cols; x += n) {
       const cv::v_uint8 fg = cv::v_load(pm + x);
@@ -280,7 +310,7 @@ void ForegroundDetector::UpdateBackground(const cv::Mat& img) {
         if (ab) {
           b = i;
         } else if (!pm[x]) {
-          b = static_cast<uint8_t>(b + (i > b) - (i < b));
+          b = static_cast<uint8_t>(std::clamp(b + step * ((i > b) - (i < b)), 0, 255));
         }
       }
       if (ab) {
@@ -324,7 +354,8 @@ const cv::Mat& ForegroundDetector::Apply(const cv::Mat& bgr, ForegroundStats* st
   auto Illumination = [&] {
     const double dev = EstimateGains(*raw);
     st.gain = 1 + dev;
-    if (dev > 0.03) {
+    normalised_ = dev > 0.005;
+    if (normalised_) {
       Normalise(*raw, scaled_);
       img = &scaled_;
     } else {
@@ -393,7 +424,7 @@ const cv::Mat& ForegroundDetector::Apply(const cv::Mat& bgr, ForegroundStats* st
       }
     }
   }
-  if (frames_ % opt_.update_every == 0) UpdateBackground(*raw);
+  if (frames_ % opt_.update_every == 0 || frames_ < fps_) UpdateBackground(*raw);
   return mask_;
 }
 

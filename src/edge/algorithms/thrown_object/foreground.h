@@ -96,8 +96,10 @@ class ForegroundDetector {
   cv::Mat count_;                 // CV_8U: consecutive foreground frames (saturating)
   cv::Mat mask_, tiles_;
   cv::Mat scaled_, shifted_;
-  cv::Mat gains_, gains_filtered_, ginv_tiles_, ginv_;  // tile gains; per-pixel 1/gain (Q7)
+  cv::Mat gains_, gains_filtered_, gains_smooth_, ginv_tiles_, ginv_;  // tile gains; per-pixel 1/gain (Q7)
   std::vector<float> samples_;
+  std::vector<uint8_t> thr_row_;
+  bool normalised_ = false;
   cv::Point shift_applied_;
   int shifted_frames_ = 0;
   double small_scale_ = 1;

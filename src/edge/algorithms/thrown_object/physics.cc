@@ -109,11 +109,50 @@ FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facad
     v.reason = "degenerate";
     return v;
   }
+  // Robustness: a few points that belong to something else (a raindrop the tracker took
+  // while the object was hidden, a frame mis-aligned by shake) are dropped if they lie far
+  // outside the fit — at most a fifth of them — and the fit is repeated.
+  {
+    std::vector<double> res(n);
+    for (size_t i = 0; i < n; ++i) {
+      const double ey = ym[i] - (q->c0 + q->c1 * t[i] + q->c2 * t[i] * t[i]);
+      const double ex = xm[i] - (lx->c0 + lx->c1 * t[i]);
+      res[i] = std::hypot(ex, ey) * ppm;
+    }
+    std::vector<double> sorted = res;
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(n / 2), sorted.end());
+    const double cut = std::max(2.5, 3.0 * sorted[n / 2]);
+    std::vector<double> t2, x2, y2;
+    for (size_t i = 0; i < n; ++i) {
+      if (res[i] <= cut) {
+        t2.push_back(t[i]);
+        x2.push_back(xm[i]);
+        y2.push_back(ym[i]);
+      }
+    }
+    if (t2.size() < n && t2.size() * 5 >= n * 4 && t2.size() >= 3) {
+      auto q2 = FitQuadratic(t2, y2);
+      auto l2 = FitLinear(t2, x2);
+      if (q2 && l2) {
+        q = q2;
+        lx = l2;
+        t.swap(t2);
+        xm.swap(x2);
+        ym.swap(y2);
+      }
+    }
+  }
+  auto qx = FitQuadratic(t, xm);
   v.g_mps2 = -2 * q->c2;
   v.v0_mps = -q->c1;
   v.vx_mps = lx->c1;
   v.rms_px = q->rms * ppm;
   v.rms_x_px = lx->rms * ppm;
+  v.ax_mps2 = qx ? 2 * qx->c2 : 0;
+  // Curvature that is visible (the straight line misses by more than the noise) and large.
+  const bool curved = qx && std::abs(v.ax_mps2) > limits.max_horizontal_accel *
+                                                    std::max(v.g_mps2, kGravity * 0.5) &&
+                      v.rms_x_px > 0.6 && lx->rms > 1.5 * qx->rms;
   auto Y = [&](double tt) { return q->c0 + q->c1 * tt + q->c2 * tt * tt; };
   const double tn = t.back();
   double top = Y(0);
@@ -131,6 +170,10 @@ FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facad
   v.origin_px = facade.ToPixels(om);
   v.origin_t_s = t0 + t_origin;
 
+  // Where the parabola started (velocity zero), however far back: far above the facade means
+  // the thing came in fast from the sky (a diving bird, an artifact), not out of a window.
+  const double apex_above =
+      q->c2 < 0 && t_apex < 0 ? Y(t_apex) - facade.height_m() : -1e9;
   const double g_ratio = v.g_mps2 / kGravity;
   const double max_rms = limits.max_residual_px + limits.residual_size_factor * size;
   const double max_rms_x = limits.max_horizontal_residual_px + limits.residual_size_factor * size;
@@ -162,6 +205,10 @@ FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facad
     v.reason = "fast_sideways";
   } else if (v.rms_x_px > max_rms_x) {
     v.reason = "erratic_sideways";
+  } else if (curved) {
+    v.reason = "curved_sideways";
+  } else if (apex_above > limits.max_origin_above_m) {
+    v.reason = "from_above";
   } else {
     v.accepted = true;
     v.reason = "ok";

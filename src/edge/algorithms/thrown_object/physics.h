@@ -50,9 +50,12 @@ struct FallLimits {
   double max_residual_px = 1.2;   // vertical rms residual, plus residual_size_factor * size
   double residual_size_factor = 0.15;
   double max_horizontal_residual_px = 1.6;  // plus residual_size_factor * size
+  double max_horizontal_accel = 0.3;  // |x''| as a fraction of the fitted g' (a circling bird
+                                      // accelerates sideways as much as down; air drag barely)
   double min_hit_ratio = 0.6;       // measured points / frames spanned (random chains of rain
                                     // streaks or insect fragments skip many frames)
   double frame_interval_s = 0;      // set by the analyzer from the camera rate; 0 = no check
+  double max_origin_above_m = 6;    // the parabola's apex may lie this far above the facade
   double origin_backtrack_s = 0.5;  // how far before the first point the origin may lie
 };
 
@@ -61,6 +64,7 @@ struct FallVerdict {
   std::string_view reason;  // "ok" or why not: "few_points", "short", "gravity", ...
   double g_mps2 = 0;        // fitted downward acceleration
   double vx_mps = 0;        // horizontal speed
+  double ax_mps2 = 0;       // horizontal acceleration
   double v0_mps = 0;        // vertical speed at the first point, positive downward
   double rms_px = 0, rms_x_px = 0;
   double fall_m = 0, fall_px = 0, duration_s = 0;

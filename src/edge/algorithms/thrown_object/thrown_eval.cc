@@ -67,6 +67,7 @@ struct EvalOptions {
   std::string details;  // JSONL of per-object outcomes
   bool verbose = false;
   int cv_threads = 1;
+  std::vector<std::string> clips;  // existing generated clips (truth next to them, .json)
   std::string only;        // comma-separated clip names to run (default: all)
   std::string debug_clip;  // clip name: write a debug video of it
   std::string debug_out = "/tmp/linli-thrown-debug.avi";
@@ -609,6 +610,7 @@ int main(int argc, char** argv) {
   app.add_option("--details", eo.details, "write per-object outcomes (JSON lines)");
   app.add_flag("--verbose", eo.verbose, "print misses and false alarms");
   app.add_option("--cv-threads", eo.cv_threads, "OpenCV threads (1 = per-core figures)");
+  app.add_option("--clip", eo.clips, "evaluate these generated clips (truth in .json beside)");
   app.add_option("--only", eo.only, "run only these clips (comma-separated names)");
   app.add_option("--debug-clip", eo.debug_clip, "write a debug video of this clip (by name)");
   app.add_option("--debug-out", eo.debug_out, "where the debug video goes");
@@ -619,7 +621,15 @@ int main(int argc, char** argv) {
   fs::create_directories(eo.workdir, ec);
 
   if (!eo.speed_only) {
-    std::vector<ClipSpec> specs = BuildSet(eo);
+    std::vector<ClipSpec> specs = eo.clips.empty() ? BuildSet(eo) : std::vector<ClipSpec>{};
+    for (const std::string& c : eo.clips) {
+      ClipSpec s;
+      s.set = "given";
+      s.path = c;
+      s.truth_path = fs::path(c).replace_extension(".json").string();
+      s.name = fs::path(c).stem().string();
+      specs.push_back(s);
+    }
     if (!eo.only.empty()) {
       const std::string list = "," + eo.only + ",";
       std::erase_if(specs, [&](const ClipSpec& s) {
@@ -642,6 +652,9 @@ int main(int argc, char** argv) {
           } else if (r.fn || r.fp) {
             std::fprintf(stderr, "%s: gt=%d tp=%d fn=%d fp=%d\n", r.spec.name.c_str(), r.gt,
                          r.tp, r.fn, r.fp);
+            for (const auto& [n, text] : r.stats.long_rejections) {
+              std::fprintf(stderr, "    rejected %s\n", text.c_str());
+            }
           }
         }
       }

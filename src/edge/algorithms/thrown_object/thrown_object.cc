@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include <opencv2/imgproc.hpp>
 
@@ -43,11 +44,17 @@ Box NormBox(const cv::Rect2d& r, cv::Size s, const char* label, float score) {
 
 }  // namespace
 
+// An event from kBegin to kEnd. Its points may come from several tracks: a track that breaks
+// (the object crossed a patch of its own colour, a streak split in two) is continued by the
+// next track that confirms where the fall's parabola predicts; until then the event lingers.
 struct ThrownObjectAnalyzer::OpenEvent {
   std::string id;
-  size_t first_point = 0;  // index into the track's points where the fall segment starts
-  FallVerdict verdict;     // at confirmation
-  cv::Mat snapshot;        // the last frame the object was seen in
+  std::vector<TrackPointPx> prefix;  // points of earlier tracks of this event
+  int64_t track_id = -1;             // live track, or -1 while lingering
+  size_t first_point = 0;            // index into the live track's points
+  int64_t linger_until_ms = 0;
+  FallVerdict verdict;               // at confirmation
+  cv::Mat snapshot;                  // the last frame the object was seen in
   int64_t snapshot_pts_ms = 0;
 };
 
@@ -113,13 +120,14 @@ void ThrownObjectAnalyzer::Init(cv::Size size) {
   config_.limits.frame_interval_s = 1.0 / fps;
   fg_ = std::make_unique<ForegroundDetector>(config_.foreground, work_size_, fps, mask);
   suppressed_ = cv::Mat(fg_->tiles().size(), CV_8U, cv::Scalar(0));
-  suppress_frames_ = std::clamp(
-      static_cast<int>(std::lround((config_.foreground.absorb_s + 0.5) * fps)), 1, 255);
+  suppress_frames_ = std::clamp(static_cast<int>(std::lround(config_.suppress_s * fps)), 1, 255);
   const FacadeModel* facade = &facade_;
   tracker_ = std::make_unique<Tracker>(config_.tracker,
                                        [facade](cv::Point2d p) { return facade->GravityPx(p); });
   blobs_.reserve(static_cast<size_t>(config_.max_blobs));
-  open_.clear();
+  events_.clear();
+  duplicates_.clear();
+  recent_.clear();
 }
 
 // Connected components of the mask, only where the foreground tiles are (the mask is
@@ -129,15 +137,36 @@ void ThrownObjectAnalyzer::Components(const cv::Mat& mask) {
   const cv::Mat& tiles = fg_->tiles();
   const int active = cv::countNonZero(tiles);
   if (active == 0) return;
+  // Components of the mask closed by one pixel (an object seen through a railing or across
+  // the bars of a window frame falls apart into fragments), measured on the mask's own pixels.
   auto Collect = [&](const cv::Mat& m, cv::Point offset) {
-    const int n = cv::connectedComponentsWithStats(m, labels_, cc_stats_, centroids_, 8, CV_32S);
+    static const cv::Mat k3 = cv::getStructuringElement(cv::MORPH_RECT, {3, 3});
+    cv::dilate(m, closed_, k3);
+    const int n = cv::connectedComponents(closed_, labels_, 8, CV_32S);
+    if (n <= 1) return;
+    acc_.assign(static_cast<size_t>(n), Acc());
+    for (int y = 0; y < m.rows; ++y) {
+      const uint8_t* pm = m.ptr<uint8_t>(y);
+      const int* pl = labels_.ptr<int>(y);
+      for (int x = 0; x < m.cols; ++x) {
+        if (!pm[x]) continue;
+        Acc& a = acc_[static_cast<size_t>(pl[x])];
+        a.n += 1;
+        a.sx += x;
+        a.sy += y;
+        a.x0 = std::min(a.x0, x);
+        a.y0 = std::min(a.y0, y);
+        a.x1 = std::max(a.x1, x);
+        a.y1 = std::max(a.y1, y);
+      }
+    }
     for (int i = 1; i < n; ++i) {
-      const int* st = cc_stats_.ptr<int>(i);
-      const double* c = centroids_.ptr<double>(i);
-      candidates_.push_back({cv::Rect(st[cv::CC_STAT_LEFT] + offset.x, st[cv::CC_STAT_TOP] + offset.y,
-                                      st[cv::CC_STAT_WIDTH], st[cv::CC_STAT_HEIGHT]),
-                             cv::Point2d(c[0] + offset.x, c[1] + offset.y),
-                             static_cast<double>(st[cv::CC_STAT_AREA])});
+      const Acc& a = acc_[static_cast<size_t>(i)];
+      if (a.n == 0) continue;
+      candidates_.push_back({cv::Rect(a.x0 + offset.x, a.y0 + offset.y, a.x1 - a.x0 + 1,
+                                      a.y1 - a.y0 + 1),
+                             cv::Point2d(a.sx / a.n + offset.x, a.sy / a.n + offset.y),
+                             static_cast<double>(a.n)});
     }
   };
   if (active * 4 > static_cast<int>(tiles.total())) {
@@ -211,7 +240,8 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
       const cv::Point2d& c = blob_work_[i];
       const int tx = std::clamp(static_cast<int>(c.x) / kT, 0, suppressed_.cols - 1);
       const int ty = std::clamp(static_cast<int>(c.y) / kT, 0, suppressed_.rows - 1);
-      if (suppressed_.at<uint8_t>(ty, tx) == 0) blobs_[k++] = blobs_[i];
+      blobs_[i].weak = suppressed_.at<uint8_t>(ty, tx) != 0;
+      blobs_[k++] = blobs_[i];
     }
     blobs_.resize(k);
   }
@@ -231,8 +261,25 @@ void ThrownObjectAnalyzer::FallPoints(const Track& t, size_t first, size_t last,
   }
 }
 
-EdgeEvent ThrownObjectAnalyzer::MakeEvent(const Track& t, const OpenEvent& ev, size_t first,
-                                          EventPhase phase) const {
+std::vector<TrackPointPx> ThrownObjectAnalyzer::EventPoints(const OpenEvent& ev) const {
+  std::vector<TrackPointPx> pts = ev.prefix;
+  if (ev.track_id >= 0) {
+    for (const Track& t : tracker_->tracks()) {
+      if (t.id != ev.track_id) continue;
+      pts.insert(pts.end(), t.points.begin() + static_cast<long>(ev.first_point), t.points.end());
+    }
+    for (const Track& t : ended_) {
+      if (t.id != ev.track_id) continue;
+      pts.insert(pts.end(), t.points.begin() + static_cast<long>(ev.first_point), t.points.end());
+    }
+  }
+  return pts;
+}
+
+EdgeEvent ThrownObjectAnalyzer::MakeEvent(const OpenEvent& ev, EventPhase phase) const {
+  Track t;
+  t.points = EventPoints(ev);
+  const size_t first = 0;
   EdgeEvent e;
   e.id = ev.id;
   e.type = kEventType;
@@ -280,7 +327,7 @@ EdgeEvent ThrownObjectAnalyzer::MakeEvent(const Track& t, const OpenEvent& ev, s
   e.data["fall_height_m"] = std::round(std::max(0.0, m0.y - mn.y) * 10) / 10;
   e.data["duration_ms"] = pn.pts_ms - p0.pts_ms;
   e.data["g_mps2"] = std::round(ev.verdict.g_mps2 * 100) / 100;
-  e.data["points"] = static_cast<int64_t>(t.points.size() - first);
+  e.data["points"] = static_cast<int64_t>(t.points.size());
   e.data["trajectory"] = std::move(traj);
   if (!ev.snapshot.empty()) {
     e.snapshot = ev.snapshot;
@@ -291,30 +338,145 @@ EdgeEvent ThrownObjectAnalyzer::MakeEvent(const Track& t, const OpenEvent& ev, s
 
 void ThrownObjectAnalyzer::Confirm(Track& t, const FallVerdict& v, const Frame& frame,
                                    EventSink& sink) {
-  auto ev = std::make_unique<OpenEvent>();
-  ev->id = NewUuid();
-  ev->verdict = v;
+  t.confirmed = true;
   // The fall segment starts at the first point of the window the test ran on.
   const int64_t window_ms = static_cast<int64_t>(config_.fit_window_s * 1000);
   size_t first = 0;
-  while (first + 1 < t.points.size() && t.points.back().pts_ms - t.points[first].pts_ms > window_ms) {
+  while (first + 1 < t.points.size() &&
+         t.points.back().pts_ms - t.points[first].pts_ms > window_ms) {
     ++first;
   }
+  const TrackPointPx& head = t.points[first];
+  const TrackPointPx& tail = t.points.back();
+  // A second track on an object an event already follows (a streak split in two).
+  for (const auto& ev : events_) {
+    if (ev->track_id < 0) continue;
+    for (const Track& o : tracker_->tracks()) {
+      if (o.id != ev->track_id || o.points.empty()) continue;
+      const TrackPointPx& p = o.points.back();
+      if (std::abs(p.pts_ms - tail.pts_ms) <= 80 &&
+          std::hypot(p.centre.x - tail.centre.x, p.centre.y - tail.centre.y) <=
+              6 + 2 * std::max(p.size, tail.size)) {
+        duplicates_.insert(t.id);
+        return;
+      }
+    }
+  }
+  // The continuation of an event whose track broke off: where its parabola predicts.
+  for (auto& ev : events_) {
+    if (ev->track_id >= 0 || ev->prefix.size() < 3) continue;
+    const TrackPointPx& last = ev->prefix.back();
+    if (head.pts_ms <= last.pts_ms - 100 || head.pts_ms > ev->linger_until_ms) continue;
+    const size_t from = ev->prefix.size() > 25 ? ev->prefix.size() - 25 : 0;
+    std::vector<double> tt, xs, ys;
+    for (size_t i = from; i < ev->prefix.size(); ++i) {
+      tt.push_back(static_cast<double>(ev->prefix[i].pts_ms - last.pts_ms) / 1000.0);
+      xs.push_back(ev->prefix[i].centre.x);
+      ys.push_back(ev->prefix[i].centre.y);
+    }
+    auto qy = FitQuadratic(tt, ys);
+    auto lx = FitLinear(tt, xs);
+    if (!qy || !lx) continue;
+    const double dt = static_cast<double>(head.pts_ms - last.pts_ms) / 1000.0;
+    const cv::Point2d pred(lx->c0 + lx->c1 * dt, qy->c0 + qy->c1 * dt + qy->c2 * dt * dt);
+    const double travel = std::hypot(pred.x - last.centre.x, pred.y - last.centre.y);
+    const double gate = 6 + 2 * std::max(last.size, head.size) + 0.25 * travel;
+    if (std::hypot(pred.x - head.centre.x, pred.y - head.centre.y) > gate) continue;
+    ev->track_id = t.id;
+    ev->first_point = first;
+    frame.image.copyTo(ev->snapshot);
+    ev->snapshot_pts_ms = frame.pts_ms;
+    return;
+  }
+  auto ev = std::make_unique<OpenEvent>();
+  ev->id = NewUuid();
+  ev->verdict = v;
+  ev->track_id = t.id;
   ev->first_point = first;
+  ev->prefix = EarlierFragments(t, first);
   frame.image.copyTo(ev->snapshot);
   ev->snapshot_pts_ms = frame.pts_ms;
-  t.confirmed = true;
   ++stats_.events;
   EventsTotal().Inc();
-  sink.Emit(MakeEvent(t, *ev, first, EventPhase::kBegin));
-  open_[t.id] = std::move(ev);
+  sink.Emit(MakeEvent(*ev, EventPhase::kBegin));
+  events_.push_back(std::move(ev));
 }
 
-void ThrownObjectAnalyzer::End(Track& t, EventSink& sink) {
-  auto it = open_.find(t.id);
-  if (it == open_.end()) return;
-  sink.Emit(MakeEvent(t, *it->second, it->second->first_point, EventPhase::kEnd));
-  open_.erase(it);
+// Points of recently ended, unconfirmed tracks that lie on the backward extension of this
+// track's fall (the slow start of a fall, lost before it could be confirmed), oldest first.
+std::vector<TrackPointPx> ThrownObjectAnalyzer::EarlierFragments(const Track& t,
+                                                                 size_t first) {
+  std::vector<TrackPointPx> pts(t.points.begin() + static_cast<long>(first), t.points.end());
+  std::vector<TrackPointPx> found;
+  std::vector<char> used(recent_.size(), 0);
+  for (int round = 0; round < 4; ++round) {
+    const TrackPointPx& head = found.empty() ? pts.front() : found.front();
+    std::vector<double> tt, xs, ys;
+    auto Add = [&](const TrackPointPx& p) {
+      tt.push_back(static_cast<double>(p.pts_ms - head.pts_ms) / 1000.0);
+      xs.push_back(p.centre.x);
+      ys.push_back(p.centre.y);
+    };
+    for (const auto& p : found) Add(p);
+    for (size_t i = 0; i < pts.size() && i < 30; ++i) Add(pts[i]);
+    auto qy = FitQuadratic(tt, ys);
+    auto lx = FitLinear(tt, xs);
+    if (!qy || !lx || qy->c2 <= 0) break;
+    bool added = false;
+    for (size_t k = 0; k < recent_.size(); ++k) {
+      if (used[k]) continue;
+      const auto& frag = recent_[k];
+      if (frag.back().pts_ms >= head.pts_ms + 50 ||
+          frag.back().pts_ms < head.pts_ms - 2500) {
+        continue;
+      }
+      int near = 0;
+      for (const TrackPointPx& p : frag) {
+        const double dt = static_cast<double>(p.pts_ms - head.pts_ms) / 1000.0;
+        const cv::Point2d pred(lx->c0 + lx->c1 * dt, qy->c0 + qy->c1 * dt + qy->c2 * dt * dt);
+        const double back = std::hypot(pred.x - head.centre.x, pred.y - head.centre.y);
+        near += std::hypot(pred.x - p.centre.x, pred.y - p.centre.y) <=
+                3 + 0.5 * p.size + 0.1 * back;
+      }
+      if (near * 4 < static_cast<int>(frag.size()) * 3) continue;
+      used[k] = 1;
+      for (const TrackPointPx& p : frag) {
+        if (p.pts_ms < head.pts_ms) found.push_back(p);
+      }
+      std::sort(found.begin(), found.end(),
+                [](const TrackPointPx& a, const TrackPointPx& b) { return a.pts_ms < b.pts_ms; });
+      added = true;
+    }
+    if (!added) break;
+  }
+  return found;
+}
+
+// The track of an event ended: the event lingers for a continuation.
+void ThrownObjectAnalyzer::TrackEnded(const Track& t) {
+  duplicates_.erase(t.id);
+  for (auto& ev : events_) {
+    if (ev->track_id != t.id) continue;
+    ev->prefix = EventPoints(*ev);
+    ev->track_id = -1;
+    ev->first_point = 0;
+    ev->linger_until_ms =
+        (ev->prefix.empty() ? 0 : ev->prefix.back().pts_ms) +
+        static_cast<int64_t>(config_.merge_gap_s * 1000);
+  }
+}
+
+// Ends lingering events whose time is up (all lingering ones if `all`).
+void ThrownObjectAnalyzer::EndLingering(int64_t now_ms, bool all, EventSink& sink) {
+  for (size_t i = 0; i < events_.size();) {
+    OpenEvent& ev = *events_[i];
+    if (ev.track_id < 0 && (all || now_ms > ev.linger_until_ms)) {
+      sink.Emit(MakeEvent(ev, EventPhase::kEnd));
+      events_.erase(events_.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
 }
 
 void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
@@ -351,10 +513,10 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
   for (Track& t : tracker_->tracks()) {
     if (!t.updated) continue;
     if (t.confirmed) {
-      auto it = open_.find(t.id);
-      if (it != open_.end()) {
-        frame.image.copyTo(it->second->snapshot);
-        it->second->snapshot_pts_ms = frame.pts_ms;
+      for (auto& ev : events_) {
+        if (ev->track_id != t.id) continue;
+        frame.image.copyTo(ev->snapshot);
+        ev->snapshot_pts_ms = frame.pts_ms;
       }
       continue;
     }
@@ -372,13 +534,36 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
   }
   for (Track& t : ended_) {
     if (t.confirmed) {
-      End(t, sink);
-    } else if (static_cast<int>(t.points.size()) >= config_.limits.min_points) {
+      TrackEnded(t);
+    } else {
+      if (t.points.size() >= 2 && !duplicates_.count(t.id)) {
+        recent_.push_back(t.points);
+        if (recent_.size() > 64) recent_.pop_front();
+      }
+    }
+    if (!t.confirmed && static_cast<int>(t.points.size()) >= config_.limits.min_points) {
       FallPoints(t, 0, t.points.size(), &fall_points_);
       FallVerdict v = TestFall(fall_points_, facade_, config_.limits);
       ++stats_.rejections[std::string(v.reason)];
+      if (t.points.size() >= 12) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "%zu pts %lld..%lld ms %s g=%.1f rms=%.1fpx rms_x=%.1fpx vx=%.1f fall=%.1fm "
+                      "(%.0f,%.0f)->(%.0f,%.0f)",
+                      t.points.size(), static_cast<long long>(t.points.front().pts_ms),
+                      static_cast<long long>(t.points.back().pts_ms),
+                      std::string(v.reason).c_str(), v.g_mps2, v.rms_px, v.rms_x_px, v.vx_mps,
+                      v.fall_m, t.points.front().centre.x, t.points.front().centre.y,
+                      t.points.back().centre.x, t.points.back().centre.y);
+        auto& lr = stats_.long_rejections;
+        lr.emplace_back(t.points.size(), buf);
+        std::sort(lr.begin(), lr.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        if (lr.size() > 8) lr.resize(8);
+      }
     }
   }
+  ended_.clear();
+  EndLingering(frame.pts_ms, false, sink);
 }
 
 void ThrownObjectAnalyzer::Process(const Frame& frame, EventSink& sink) {
@@ -415,10 +600,13 @@ void ThrownObjectAnalyzer::Finish(int64_t /*pts_ms*/, EventSink& sink) {
   ended_.clear();
   tracker_->Flush(&ended_);
   for (Track& t : ended_) {
-    if (t.confirmed) End(t, sink);
+    if (t.confirmed) TrackEnded(t);
   }
   ended_.clear();
-  open_.clear();
+  EndLingering(0, true, sink);
+  events_.clear();
+  duplicates_.clear();
+  recent_.clear();
 }
 
 }  // namespace thrown

@@ -15,7 +15,9 @@
 // Thread-safety: one thread at a time per analyzer (the camera's pipeline thread).
 #pragma once
 
+#include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +53,8 @@ struct ThrownObjectConfig {
   int process_width = 0;       // 0 = process at the size received
   double fit_window_s = 2.5;   // unconfirmed tracks are tested on their last seconds
   double origin_fit_s = 1.2;   // the origin is fitted on the first seconds of the fall
+  double suppress_s = 0.8;     // after an oversized blob, its tiles only continue tracks
+  double merge_gap_s = 1.2;    // a broken-off event waits this long for its continuation
   int max_width = 1280;        // FrameNeeds.max_width
 };
 
@@ -71,6 +75,8 @@ struct ThrownObjectStats {
   int64_t tracks_tested = 0;
   int64_t events = 0;
   std::map<std::string, int64_t> rejections;  // last verdict of ended tracks with enough points
+  // The longest rejected tracks (up to 8), for tuning: "<points> <reason> g=.. rms=.. ...".
+  std::vector<std::pair<size_t, std::string>> long_rejections;
 };
 
 class ThrownObjectAnalyzer final : public Analyzer {
@@ -99,9 +105,11 @@ class ThrownObjectAnalyzer final : public Analyzer {
   void Components(const cv::Mat& mask);
   void ExtractBlobs(const cv::Mat& mask);
   void Confirm(Track& t, const FallVerdict& v, const Frame& frame, EventSink& sink);
-  void End(Track& t, EventSink& sink);
-  EdgeEvent MakeEvent(const Track& t, const OpenEvent& ev, size_t first_point,
-                      EventPhase phase) const;
+  void TrackEnded(const Track& t);
+  void EndLingering(int64_t now_ms, bool all, EventSink& sink);
+  std::vector<TrackPointPx> EventPoints(const OpenEvent& ev) const;
+  std::vector<TrackPointPx> EarlierFragments(const Track& t, size_t first);
+  EdgeEvent MakeEvent(const OpenEvent& ev, EventPhase phase) const;
   void FallPoints(const Track& t, size_t first, size_t last, std::vector<FallPoint>* out) const;
 
   ThrownObjectConfig config_;
@@ -121,13 +129,21 @@ class ThrownObjectAnalyzer final : public Analyzer {
   cv::Mat work_, labels_, cc_stats_, centroids_, local_;
   cv::Mat tile_labels_, tile_stats_, tile_centroids_;
   std::vector<Candidate> candidates_;
+  struct Acc {
+    double n = 0, sx = 0, sy = 0;
+    int x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;
+  };
+  std::vector<Acc> acc_;
+  cv::Mat closed_;
   cv::Mat suppressed_;  // per tile: frames left during which blobs there are ignored
   int suppress_frames_ = 60;
   std::vector<cv::Point2d> blob_work_;
   std::vector<Blob> blobs_;
   std::vector<Track> ended_;
   std::vector<FallPoint> fall_points_;
-  std::map<int64_t, std::unique_ptr<OpenEvent>> open_;
+  std::vector<std::unique_ptr<OpenEvent>> events_;
+  std::deque<std::vector<TrackPointPx>> recent_;  // points of recently ended tracks
+  std::set<int64_t> duplicates_;  // confirmed tracks that follow an object an event has
   int64_t last_pts_ms_ = -1;
   cv::Mat last_mask_;
   ThrownObjectStats stats_;

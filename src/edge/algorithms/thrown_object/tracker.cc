@@ -71,6 +71,7 @@ void Tracker::Step(int64_t pts_ms, std::span<const Blob> blobs, std::vector<Trac
     const Track& t = tracks_[ti];
     for (size_t bi = 0; bi < blobs.size(); ++bi) {
       const Blob& b = blobs[bi];
+      if (b.weak && t.points.size() < 3) continue;
       const double ex = b.centre.x - t.x[0], ey = b.centre.y - t.x[1];
       const double r = std::pow(opt_.measure_noise_px + 0.2 * b.size, 2);
       const double a = t.p(0, 0) + r, bb = t.p(0, 1), d = t.p(1, 1) + r;
@@ -119,11 +120,32 @@ void Tracker::Step(int64_t pts_ms, std::span<const Blob> blobs, std::vector<Trac
       ++ti;
     }
   }
-  // New tracks for unassigned blobs.
+  // New tracks for unassigned blobs, compact ones first (rain streaks are thin lines). When
+  // the budget is spent, a young track (at most 2 points) makes room.
+  order_.clear();
   for (size_t bi = 0; bi < blobs.size(); ++bi) {
-    if (blob_used_[bi]) continue;
-    if (static_cast<int>(tracks_.size()) >= opt_.max_tracks) break;
-    const Blob& b = blobs[bi];
+    if (!blob_used_[bi] && !blobs[bi].weak) order_.push_back(static_cast<int>(bi));
+  }
+  auto Fill = [&](int bi) {
+    const Blob& b = blobs[static_cast<size_t>(bi)];
+    return b.area / std::max(1.0, static_cast<double>(b.box.area()));
+  };
+  std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) { return Fill(a) > Fill(b); });
+  for (int bi : order_) {
+    const Blob& b = blobs[static_cast<size_t>(bi)];
+    if (static_cast<int>(tracks_.size()) >= opt_.max_tracks) {
+      size_t victim = tracks_.size();
+      for (size_t ti = 0; ti < tracks_.size(); ++ti) {
+        const Track& t = tracks_[ti];
+        if (t.points.size() > 2 || t.confirmed || t.updated) continue;
+        if (victim == tracks_.size() || t.points.size() < tracks_[victim].points.size()) {
+          victim = ti;
+        }
+      }
+      if (victim == tracks_.size()) break;
+      if (ended) ended->push_back(std::move(tracks_[victim]));
+      tracks_.erase(tracks_.begin() + static_cast<long>(victim));
+    }
     Track t;
     t.id = next_id_++;
     t.x = cv::Vec4d(b.centre.x, b.centre.y, 0, 0);

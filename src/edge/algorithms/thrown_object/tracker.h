@@ -20,6 +20,9 @@ struct Blob {
   cv::Rect box;
   double area = 0;
   double size = 0;  // largest box dimension
+  // In a region where the model is recovering (suppressed): may continue a track that has
+  // at least 3 points but does not start one.
+  bool weak = false;
 };
 
 struct TrackPointPx {
@@ -52,7 +55,7 @@ struct TrackerOptions {
   double initial_speed_mps = 8;   // new tracks: speed sigma
   double max_speed_mps = 40;      // no association implies a faster motion than this
   double gravity_prior = 1.0;     // gravity input as a fraction of g'
-  int max_tracks = 64;
+  int max_tracks = 96;
   size_t max_points = 400;        // per track (16 s at 25 fps)
 };
 
@@ -85,6 +88,7 @@ class Tracker {
   };
   std::vector<Pair> pairs_;
   std::vector<char> blob_used_, track_used_;
+  std::vector<int> order_;
 };
 
 }  // namespace linli::edge::thrown

@@ -1165,10 +1165,12 @@ void Scene::Impl::AddCloud(Rng r) {
   cr.fill(low, cv::RNG::UNIFORM, 0, 1);
   cv::Mat field;
   cv::resize(low, field, cv::Size(fw, fh), 0, 0, cv::INTER_CUBIC);
-  cv::GaussianBlur(field, field, cv::Size(0, 0), 2.0);
+  // A cloud shadow's penumbra is the cloud's height times the sun's angular size (~10 m at
+  // 1 km): soft, tens of pixels wide.
+  cv::GaussianBlur(field, field, cv::Size(0, 0), 3.0);
   const double depth = r.U(0.08, 0.25);
-  // Gain = 1 where field < 0.5, falling smoothly to 1 - depth.
-  cv::Mat ramp = (field - 0.45) * 5.0;
+  // Gain = 1 where field < 0.4, falling smoothly to 1 - depth.
+  cv::Mat ramp = (field - 0.4) * 2.5;
   cv::max(ramp, 0.0, ramp);
   cv::min(ramp, 1.0, ramp);
   cv::Mat gain = 1.0 - depth * ramp;

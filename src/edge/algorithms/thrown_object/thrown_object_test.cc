@@ -1,0 +1,249 @@
+// Tests of the thrown_object analyzer on short generated clips rendered in memory (no codec):
+// each hard distractor alone produces no event; a thrown object produces exactly one event
+// with the right floor; bad parameters are refused naming the key; bad frames do not crash.
+#include "edge/algorithms/thrown_object/thrown_object.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
+
+#include "edge/testing/scene_gen/scene_gen.h"
+
+namespace linli::edge {
+namespace {
+
+using scene_gen::Distractor;
+using scene_gen::Scene;
+using scene_gen::SceneOptions;
+
+class Collect final : public EventSink {
+ public:
+  void Emit(const EdgeEvent& e) override { events.push_back(e); }
+  std::vector<EdgeEvent> events;
+  int Count(EventPhase p) const {
+    int n = 0;
+    for (const auto& e : events) n += e.phase == p;
+    return n;
+  }
+};
+
+YAML::Node Params(const Json& j) { return YAML::Load(j.dump()); }
+
+Result<std::unique_ptr<Analyzer>> Make(const YAML::Node& params, cv::Size size, double fps,
+                                       std::vector<Zone> zones = {}) {
+  AnalyzerRegistry reg;
+  RegisterThrownObject(reg);
+  CameraContext ctx;
+  ctx.camera_id = "cam-1";
+  ctx.frame_size = size;
+  ctx.fps = fps;
+  ctx.zones = std::move(zones);
+  return reg.Create("thrown_object", params, "cameras[0].algorithms.thrown_object", ctx);
+}
+
+// Renders the scene and runs the analyzer over it; returns the events.
+std::vector<EdgeEvent> RunScene(const SceneOptions& o, scene_gen::SceneTruth* truth_out = nullptr) {
+  auto scene = Scene::Make(o);
+  EXPECT_TRUE(scene);
+  if (!scene) return {};
+  const auto& truth = (*scene)->truth();
+  if (truth_out) *truth_out = truth;
+  auto analyzer = Make(Params(truth.AnalyzerParams()), truth.size, truth.fps);
+  EXPECT_TRUE(analyzer) << analyzer.error().ToString();
+  if (!analyzer) return {};
+  Collect sink;
+  cv::Mat img;
+  for (int64_t i = 0; i < (*scene)->FrameCount(); ++i) {
+    EXPECT_TRUE((*scene)->Render(i, img));
+    Frame f;
+    f.image = img;
+    f.index = i;
+    f.pts_ms = (*scene)->PtsMs(i);
+    (*analyzer)->Process(f, sink);
+  }
+  (*analyzer)->Finish((*scene)->PtsMs((*scene)->FrameCount()), sink);
+  return sink.events;
+}
+
+SceneOptions Distractors(uint64_t seed, std::vector<Distractor> d) {
+  SceneOptions o;
+  o.seed = seed;
+  o.size = {640, 360};
+  o.fps = 25;
+  o.duration_s = 4;
+  o.thrown = 0;
+  o.distractors = std::move(d);
+  return o;
+}
+
+TEST(ThrownObject, BirdsAreNotThrownObjects) {
+  EXPECT_TRUE(RunScene(Distractors(101, {Distractor::kBird})).empty());
+}
+TEST(ThrownObject, LeavesAreNotThrownObjects) {
+  EXPECT_TRUE(RunScene(Distractors(102, {Distractor::kLeaf})).empty());
+}
+TEST(ThrownObject, RainIsNotAThrownObject) {
+  EXPECT_TRUE(RunScene(Distractors(103, {Distractor::kRain})).empty());
+}
+TEST(ThrownObject, LaundryIsNotAThrownObject) {
+  EXPECT_TRUE(RunScene(Distractors(104, {Distractor::kLaundry})).empty());
+}
+TEST(ThrownObject, WindowLightsAreNotThrownObjects) {
+  SceneOptions o = Distractors(105, {Distractor::kLightToggle});
+  o.lighting = scene_gen::Lighting::kNight;
+  EXPECT_TRUE(RunScene(o).empty());
+}
+TEST(ThrownObject, CameraShakeIsNotAThrownObject) {
+  EXPECT_TRUE(RunScene(Distractors(106, {Distractor::kShake})).empty());
+}
+
+TEST(ThrownObject, OneThrownObjectOneEventWithItsFloor) {
+  SceneOptions o;
+  o.seed = 7;
+  o.size = {960, 540};
+  o.fps = 25;
+  o.duration_s = 5;
+  o.thrown = 1;
+  o.lighting = scene_gen::Lighting::kDay;
+  scene_gen::SceneTruth truth;
+  auto events = RunScene(o, &truth);
+  ASSERT_EQ(truth.ThrownCount(), 1);
+  const auto& gt = truth.objects[0];
+  ASSERT_EQ(gt.kind, "thrown");
+  ASSERT_EQ(events.size(), 2u);
+  const EdgeEvent& begin = events[0];
+  const EdgeEvent& end = events[1];
+  EXPECT_EQ(begin.phase, EventPhase::kBegin);
+  EXPECT_EQ(end.phase, EventPhase::kEnd);
+  EXPECT_EQ(begin.id, end.id);
+  EXPECT_EQ(end.type, "vision.thrown_object");
+  EXPECT_EQ(end.camera_id, "cam-1");
+  EXPECT_EQ(end.data["floor"].get<int>(), gt.floor);
+  EXPECT_EQ(end.data["window"].get<int>(), gt.window);
+  ASSERT_TRUE(end.origin);
+  EXPECT_NEAR(end.origin->x, gt.origin->x, 0.02);
+  EXPECT_NEAR(end.origin->y, gt.origin->y, 0.02);
+  // The event spans the fall and carries what the platform shows.
+  EXPECT_LE(std::abs(end.start_ms - gt.start_ms), 400);
+  EXPECT_GE(end.end_ms, gt.end_ms - 400);
+  EXPECT_GE(end.trajectory.size(), 10u);
+  EXPECT_FALSE(end.snapshot.empty());
+  EXPECT_GT(end.data["fall_height_px"].get<double>(), 20);
+  EXPECT_GT(end.data["duration_ms"].get<int64_t>(), 300);
+  EXPECT_EQ(end.data["trajectory"].size(), end.trajectory.size());
+  ASSERT_EQ(end.boxes.size(), 2u);
+  EXPECT_EQ(end.boxes[1].label, "trajectory");
+  EXPECT_GT(end.score, 0.5);
+  EXPECT_LE(end.score, 1.0);
+}
+
+TEST(ThrownObject, NeedsFullRateUngated) {
+  auto a = Make(Params(Json{{"facade", Json::array({Json::array({0.1, 0.9}),
+                                                    Json::array({0.9, 0.9}),
+                                                    Json::array({0.9, 0.1}),
+                                                    Json::array({0.1, 0.1})})},
+                            {"floors", 10}}),
+                {640, 360}, 25);
+  ASSERT_TRUE(a) << a.error().ToString();
+  FrameNeeds n = (*a)->Needs();
+  EXPECT_TRUE(n.full_rate);
+  EXPECT_FALSE(n.motion_gated);
+  EXPECT_EQ(n.max_width, 1280);
+  EXPECT_EQ((*a)->Name(), "thrown_object");
+}
+
+TEST(ThrownObject, BadParametersNameTheKey) {
+  const Json quad = Json::array({Json::array({0.1, 0.9}), Json::array({0.9, 0.9}),
+                                 Json::array({0.9, 0.1}), Json::array({0.1, 0.1})});
+  struct Case {
+    Json params;
+    std::string field;
+    std::string message;
+  };
+  const std::string k = "cameras[0].algorithms.thrown_object";
+  std::vector<Case> cases = {
+      {Json{{"facade", quad}, {"floors", 0}}, k + ".floors", "must be 1..200"},
+      {Json{{"facade", quad}, {"floors", 201}}, k + ".floors", "must be 1..200"},
+      {Json{{"facade", quad}}, k + ".floors", "is required (must be 1..200)"},
+      {Json{{"floors", 5}}, k + ".facade", ""},
+      {Json{{"facade", quad}, {"floors", "many"}}, k + ".floors", "must be an integer"},
+      {Json{{"facade", quad}, {"floors", 5}, {"gravity_min", 3}}, k + ".gravity_min", ""},
+      {Json{{"facade", quad}, {"floors", 5}, {"backgroud", "mog2"}}, k + ".backgroud",
+       "unknown parameter"},
+      {Json{{"facade", quad}, {"floors", 5}, {"background", "knn"}}, k + ".background", ""},
+      {Json{{"facade", Json::array({Json::array({0.1, 0.9})})}, {"floors", 5}}, k + ".facade",
+       ""},
+      {Json{{"facade", Json::array({Json::array({0.1, 0.1}), Json::array({0.9, 0.1}),
+                                    Json::array({0.9, 0.9}), Json::array({0.1, 0.9})})},
+            {"floors", 5}},
+       k + ".facade", ""},
+      {Json{{"facade", "no_such_zone"}, {"floors", 5}}, k + ".facade", ""},
+      {Json{{"facade", Json::array({Json::array({0.1, 0.9}), Json::array({0.9, 0.9}),
+                                    Json::array({0.9, 0.1}), Json::array({0.1, 7})})},
+            {"floors", 5}},
+       k + ".facade[3]", ""},
+      {Json{{"facade", quad}, {"floors", 5}, {"process_width", 20}}, k + ".process_width", ""},
+  };
+  for (const Case& c : cases) {
+    auto a = Make(Params(c.params), {640, 360}, 25);
+    ASSERT_FALSE(a) << c.params.dump();
+    EXPECT_EQ(a.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(a.error().field(), c.field) << c.params.dump();
+    if (!c.message.empty()) {
+      EXPECT_EQ(a.error().message(), c.message);
+    }
+  }
+  // ToString gives "<key>: <reason>".
+  auto a = Make(Params(Json{{"facade", quad}, {"floors", 0}}), {640, 360}, 25);
+  ASSERT_FALSE(a);
+  EXPECT_NE(a.error().ToString().find(k + ".floors: must be 1..200"), std::string::npos);
+}
+
+TEST(ThrownObject, FacadeFromAZoneInAnyCornerOrder) {
+  Zone z;
+  z.name = "tower_b";
+  z.points = {{0.8f, 0.1f}, {0.2f, 0.9f}, {0.2f, 0.1f}, {0.8f, 0.9f}};
+  auto a = Make(Params(Json{{"facade", "tower_b"}, {"floors", 12}, {"columns", 4}}), {640, 360},
+                25, {z});
+  ASSERT_TRUE(a) << a.error().ToString();
+  auto* t = dynamic_cast<thrown::ThrownObjectAnalyzer*>(a->get());
+  ASSERT_NE(t, nullptr);
+  const auto& q = t->config().facade.quad;
+  EXPECT_FLOAT_EQ(q[0].x, 0.2f);  // bottom-left
+  EXPECT_FLOAT_EQ(q[0].y, 0.9f);
+  EXPECT_FLOAT_EQ(q[2].x, 0.8f);  // top-right
+  EXPECT_FLOAT_EQ(q[2].y, 0.1f);
+  EXPECT_EQ(t->config().zone_name, "tower_b");
+}
+
+TEST(ThrownObject, BadFramesAreCountedNotFatal) {
+  auto a = Make(Params(Json{{"facade", Json::array({Json::array({0.1, 0.9}),
+                                                    Json::array({0.9, 0.9}),
+                                                    Json::array({0.9, 0.1}),
+                                                    Json::array({0.1, 0.1})})},
+                            {"floors", 10}}),
+                {320, 240}, 25);
+  ASSERT_TRUE(a);
+  auto* t = dynamic_cast<thrown::ThrownObjectAnalyzer*>(a->get());
+  Collect sink;
+  Frame f;
+  (*a)->Process(f, sink);  // empty
+  f.image = cv::Mat(240, 320, CV_8U, cv::Scalar(0));
+  (*a)->Process(f, sink);  // grey
+  f.image = cv::Mat(240, 320, CV_8UC3, cv::Scalar(90, 90, 90));
+  for (int i = 0; i < 5; ++i) {
+    f.pts_ms = 1000;  // time that does not move
+    (*a)->Process(f, sink);
+  }
+  f.image = cv::Mat(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));  // size changes
+  f.pts_ms = 2000;
+  (*a)->Process(f, sink);
+  (*a)->Finish(3000, sink);
+  EXPECT_EQ(t->stats().bad_frames, 2);
+  EXPECT_EQ(t->stats().frames, 8);
+  EXPECT_TRUE(sink.events.empty());
+}
+
+}  // namespace
+}  // namespace linli::edge
