@@ -45,6 +45,14 @@ const std::vector<Row>& Matrix() {
       {Resource::kMetrics, {A}, kNobody, kNobody, kNobody},
       {Resource::kApiKeys, kNobody, {A}, kNobody, kNobody},
       {Resource::kDeviceCredentials, kNobody, kNobody, {A, O, I}, kNobody},
+      {Resource::kContact, {A, O, P}, {A, O}, {A, O}, {A, O}},
+      {Resource::kWebhook, {A}, {A}, {A}, {A}},
+      {Resource::kMedia, {A, O, T, G, P, I}, {A, O, T, I}, kNobody, kNobody},
+      {Resource::kAlarm, {A, O, T, G, P, I}, {A, O}, {A, O}, kNobody},
+      {Resource::kWorkOrder, {A, O, T, G, R}, {A, O, G, R}, {A, O, T, G}, kNobody},
+      {Resource::kRule, {A, O}, {A}, {A}, {A}},
+      {Resource::kCommand, {A, O, T, I}, {A, O}, kNobody, kNobody},
+      {Resource::kIncidentStats, {A, O, G, P}, kNobody, kNobody, kNobody},
   };
   return rows;
 }

@@ -126,6 +126,7 @@ size_t FeedHub::subscriber_count() const {
 }
 
 void FeedHub::UpdateGaugeLocked() {
+  active_.store(subscribers_.size(), std::memory_order_relaxed);
   if (subscribers_gauge_ != nullptr)
     subscribers_gauge_->Set(static_cast<double>(subscribers_.size()));
 }

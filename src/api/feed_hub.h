@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -49,6 +50,7 @@ class FeedSubscriber {
   std::deque<std::shared_ptr<const std::string>> queue_;
   int64_t dropped_ = 0;
   bool closed_ = false;
+  std::atomic<size_t> active_{0};  // subscribers_.size(), readable without the mutex
 };
 
 class FeedHub final : public model::FeedSink {
@@ -58,6 +60,7 @@ class FeedHub final : public model::FeedSink {
   ~FeedHub() override;
 
   void Publish(const model::FeedItem& item) override;
+  bool Active() const override { return active_.load(std::memory_order_relaxed) > 0; }
 
   // Registers a subscriber with the principal's scope. Unavailable after CloseAll().
   Result<std::shared_ptr<FeedSubscriber>> Subscribe(const Principal& p, std::function<void()> wake);
@@ -76,6 +79,7 @@ class FeedHub final : public model::FeedSink {
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<FeedSubscriber>> subscribers_;
   bool closed_ = false;
+  std::atomic<size_t> active_{0};  // subscribers_.size(), readable without the mutex
   metrics::Gauge* subscribers_gauge_ = nullptr;
   metrics::Counter* dropped_ = nullptr;
   metrics::Counter* published_ = nullptr;

@@ -126,6 +126,7 @@ void Executor::Log(Batch& b, const std::string& kind, const std::string& id, con
 }
 
 void Executor::Feed(Batch& b, const std::string& type, const std::string& compound, Json data) {
+  if (!FeedOn()) return;
   b.feed.push_back({type, compound, b.now, std::move(data)});
 }
 
@@ -175,7 +176,7 @@ void Executor::AlarmChanged(Batch& b, const model::Alarm& a, const std::string& 
 
 void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
   const rules::AlarmAction& act = in.action->alarm;
-  const Json& ctx = in.context;
+  const Json& ctx = *in.context;
   std::string merge_key = act.merge_key.Render(ctx);
   if (merge_key.size() > 300) merge_key.resize(300);
   const Json& event = Obj(ctx, "event");
@@ -278,7 +279,7 @@ void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
 
 void Executor::WorkOrderFromIntent(Batch& b, const rules::Intent& in) {
   const rules::WorkOrderAction& act = in.action->work_order;
-  const Json& ctx = in.context;
+  const Json& ctx = *in.context;
   const std::string clear_key = act.close_on_clear ? in.rule->id + ":" + in.key : std::string();
   if (!clear_key.empty()) {
     // One open order per cause: a repeat adds a note instead of a second order.
@@ -380,14 +381,14 @@ void Executor::CommandsFromIntent(Batch& b, const rules::Intent& in) {
       commands_failed_->Inc();
       b.outcomes.push_back({c.id, false, c.error});
     }
-    Feed(b, "command", c.compound_id, model::ToJson(c));
+    if (FeedOn()) Feed(b, "command", c.compound_id, model::ToJson(c));
     b.w.commands.push_back(std::move(c));
   }
 }
 
 void Executor::NotifyFromIntent(Batch& b, const rules::Intent& in) {
   const rules::NotifyAction& act = in.action->notify;
-  std::string message = act.message.Render(in.context);
+  std::string message = act.message.Render(*in.context);
   if (message.size() > 1000) message.resize(1000);
   Json payload = Json{{"rule_id", in.rule->id}, {"message", message}, {"level", act.level},
                       {"roles", act.roles},     {"key", in.key},      {"cause", {{"kind", in.cause_kind}, {"id", in.cause_id}}}};
@@ -848,7 +849,7 @@ Result<std::pair<model::Command, Applied>> Executor::SendCommand(const OperatorC
     Log(b, "alarm", oc.alarm_id, c.compound_id, actor, "command", "", "", oc.reason,
         Json{{"command_id", c.id}, {"device_id", c.device_id}, {"name", c.name}});
   }
-  Feed(b, "command", c.compound_id, model::ToJson(c));
+  if (FeedOn()) Feed(b, "command", c.compound_id, model::ToJson(c));
   b.publish.push_back(0);
   b.w.commands.push_back(c);
   Applied applied;
@@ -895,9 +896,8 @@ Result<std::optional<rules::CommandOutcome>> Executor::AckLocked(Batch& b, const
     Log(b, "alarm", c.alarm_id, c.compound_id, "device:" + device_id, ok ? "command_acked" : "command_failed", "", "",
         c.name + (ok ? " done" : " failed: " + c.error), Json{{"command_id", c.id}, {"device_id", device_id}});
   }
-  Json j = model::ToJson(c);
-  Feed(b, "command", c.compound_id, j);
-  if (!ok) Webhooks(b, "command.failed", c.compound_id, j);
+  if (FeedOn()) Feed(b, "command", c.compound_id, model::ToJson(c));
+  if (!ok) Webhooks(b, "command.failed", c.compound_id, model::ToJson(c));
   rules::CommandOutcome outcome{c.id, ok, c.error};
   b.w.commands.push_back(std::move(c));
   return std::optional<rules::CommandOutcome>(std::move(outcome));

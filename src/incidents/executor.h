@@ -142,6 +142,7 @@ class Executor {
   void NotifyContacts(Batch& b, const std::string& compound, const std::vector<std::string>& roles,
                       const std::string& topic, const Json& payload, std::vector<std::string>* reached);
   void Feed(Batch& b, const std::string& type, const std::string& compound, Json data);
+  bool FeedOn() const { return feed_ != nullptr && feed_->Active(); }
   void AlarmChanged(Batch& b, const model::Alarm& a, const std::string& change);
   Result<void> EscalateLocked(Batch& b, model::Alarm& a, int64_t now);
 

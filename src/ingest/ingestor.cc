@@ -36,6 +36,9 @@ Json StatusJson(const model::StatusChange& c) {
 const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02,
                                              0.03,   0.05,  0.075, 0.1,   0.2,   0.5,    1,    2,     5, 10};
 
+// Bursts with more telemetry points than this commit their events first (see Commit()).
+constexpr size_t kEventsFirstTelemetry = 64;
+
 }  // namespace
 
 Ingestor::Ingestor(store::Store* store, DeviceDirectory* directory, Clock* clock, IngestOptions options)
@@ -161,6 +164,13 @@ Result<void> Ingestor::Commit() {
     acks_.clear();
     return {};
   }
+  // Events first: when a burst holds events and much telemetry, the events (and presence
+  // changes) are committed and handed to the rules engine before the telemetry is written, so
+  // that a gas leak does not wait behind hundreds of meter readings. The broker is acknowledged
+  // only after both commits; a failure of the second makes the broker redeliver the burst,
+  // which the idempotent keys make harmless.
+  std::vector<model::TelemetryPoint> deferred;
+  if (!batch_.events.empty() && batch_.telemetry.size() > kEventsFirstTelemetry) deferred.swap(batch_.telemetry);
   const auto t0 = clock_->Monotonic();
   auto written = store_->WriteBatch(batch_);
   if (!written) {
@@ -177,8 +187,6 @@ Result<void> Ingestor::Commit() {
   const double commit_s = std::chrono::duration<double>(clock_->Monotonic() - t0).count();
   commit_seconds_->Observe(commit_s);
   commits_->Inc();
-  const int64_t done_ms = clock_->NowMs();
-  for (int64_t ts : message_ts_) store_latency_->Observe(std::max<int64_t>(0, done_ms - ts) / 1000.0);
   telemetry_points_->Inc(written->telemetry_written);
   events_->Inc(written->events_written);
   events_duplicate_->Inc(written->events_duplicate);
@@ -210,6 +218,29 @@ Result<void> Ingestor::Commit() {
     cb.acks = std::move(acks_);
     listener_->OnCommitted(cb);
   }
+  if (!deferred.empty()) {
+    store::IngestBatch telemetry;
+    telemetry.telemetry = std::move(deferred);
+    auto second = store_->WriteBatch(telemetry);
+    if (!second) {
+      commit_failures_->Inc();
+      log::Warn("ingest commit failed; the broker will redeliver", {{"error", second.error().ToString()}});
+      batch_ = {};
+      observations_.clear();
+      message_ts_.clear();
+      acks_.clear();
+      return std::unexpected(second.error());
+    }
+    commits_->Inc();
+    telemetry_points_->Inc(second->telemetry_written);
+    if (listener_ != nullptr) {
+      CommittedBatch cb;
+      cb.telemetry = &telemetry.telemetry;
+      listener_->OnCommitted(cb);
+    }
+  }
+  const int64_t done_ms = clock_->NowMs();
+  for (int64_t ts : message_ts_) store_latency_->Observe(std::max<int64_t>(0, done_ms - ts) / 1000.0);
   batch_ = {};
   observations_.clear();
   message_ts_.clear();

@@ -57,6 +57,8 @@ class Ingestor final : public mqtt::MessageHandler {
 
   void OnMessage(const mqtt::Message& m) override;
   Result<void> Commit() override;
+  // An event is buffered: commit it now (the rules engine acts on events).
+  bool CommitSoon() const override { return !batch_.events.empty(); }
   void OnConnectionChange(bool connected) override;
 
   // Marks devices silent for longer than their heartbeat timeout offline (durably), opens

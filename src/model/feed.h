@@ -21,6 +21,8 @@ class FeedSink {
  public:
   virtual ~FeedSink() = default;
   virtual void Publish(const FeedItem& item) = 0;
+  // False when nobody listens: producers may skip building items. Cheap; any thread.
+  virtual bool Active() const { return true; }
 };
 
 }  // namespace linli::model

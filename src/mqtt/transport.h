@@ -37,6 +37,9 @@ class MessageHandler {
   virtual void OnMessage(const Message& m) = 0;
   // Make everything buffered since the last Commit() durable.
   virtual Result<void> Commit() = 0;
+  // True when what is buffered should be committed now rather than after more of the burst
+  // (an event a rule may act on should not wait behind a thousand telemetry messages).
+  virtual bool CommitSoon() const { return false; }
   // Connection state changes (for health and metrics).
   virtual void OnConnectionChange(bool connected) { (void)connected; }
 };

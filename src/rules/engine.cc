@@ -352,8 +352,10 @@ struct Engine::Impl {
 
   void Advance(Output& out, Run& run, int64_t now) {
     const auto& steps = run.rule->steps;
+    std::shared_ptr<const Json> shared_ctx;
     while (run.next_step < static_cast<int>(steps.size()) && run.pending.empty() && !run.failed) {
       const Step& s = steps[static_cast<size_t>(run.next_step)];
+      if (!shared_ctx) shared_ctx = std::make_shared<const Json>(run.context);
       for (size_t i = 0; i < s.actions.size(); ++i) {
         const Action& a = s.actions[i];
         Intent in;
@@ -364,7 +366,7 @@ struct Engine::Impl {
         in.run_id = run.id;
         in.step = run.next_step;
         in.index = static_cast<int>(i);
-        in.context = run.context;
+        in.context = shared_ctx;
         in.cause_kind = run.cause_kind;
         in.cause_id = run.cause_id;
         in.ts_ms = now;
@@ -399,8 +401,8 @@ struct Engine::Impl {
     in.clear_comment = comment;
     in.cause_kind = cause_kind;
     in.cause_id = cause_id;
-    in.context = std::move(ctx);
-    in.context["key"] = key;
+    ctx["key"] = key;
+    in.context = std::make_shared<const Json>(std::move(ctx));
     in.ts_ms = now;
     out.intents.push_back(std::move(in));
   }

@@ -41,7 +41,9 @@ struct Intent {
   std::string run_id;     // the firing this belongs to
   int step = 0;
   int index = 0;          // action index within the step
-  Json context;           // the firing context (event, device, building, ..., key, rule)
+  // The firing context (event, device, building, ..., key, rule), shared by the intents of a
+  // step (never null).
+  std::shared_ptr<const Json> context;
   std::string cause_kind; // "event", "telemetry", "presence", "schedule", "alarm", "absence", "clear"
   std::string cause_id;   // event id, device id, alarm id, ...
   int64_t ts_ms = 0;

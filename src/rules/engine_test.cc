@@ -148,7 +148,7 @@ TEST_F(EngineTest, EventFiresAndResolvesTargetsInTheSensorsBuilding) {
   EXPECT_NE(cmds[0]->command_ids[0], cmds[0]->command_ids[1]);
   EXPECT_EQ(alarms[0]->cause_kind, "event");
   EXPECT_EQ(alarms[0]->cause_id, "e1");
-  EXPECT_EQ(alarms[0]->context["building"]["name"], "b1号楼");
+  EXPECT_EQ((*alarms[0]->context)["building"]["name"], "b1号楼");
   EXPECT_EQ(alarms[0]->key, "gas-1");
   // All intents of one firing share the run.
   EXPECT_EQ(cmds[0]->run_id, alarms[0]->run_id);
@@ -217,7 +217,7 @@ actions: [{alarm: {type: garbage_overflow}}]
   Output fired = ev("e3", "bin-a");
   ASSERT_EQ(fired.intents.size(), 1u);
   EXPECT_EQ(fired.intents[0].key, "cam-1:bin-a");
-  EXPECT_EQ(fired.intents[0].context["count"], 3);
+  EXPECT_EQ((*fired.intents[0].context)["count"], 3);
   // The window starts over after firing; old entries fall out after an hour.
   now_ += 50 * 60'000;
   EXPECT_TRUE(ev("e4", "bin-a").intents.empty());
@@ -241,7 +241,7 @@ actions: [{work_order: {kind: maintenance, close_on_clear: true}}]
   now_ += 61'000;
   Output fired = engine_->Tick(now_);
   ASSERT_EQ(Of(fired, ActionKind::kWorkOrder).size(), 1u);
-  EXPECT_EQ(fired.intents[0].context["device"]["id"], "door-1");
+  EXPECT_EQ((*fired.intents[0].context)["device"]["id"], "door-1");
   EXPECT_TRUE(engine_->Tick(now_ + 60'000).intents.empty());
   // A repeated offline while fired does not fire again; online clears.
   EXPECT_TRUE(engine_->OnStatus(off, now_).intents.empty());
@@ -276,7 +276,7 @@ actions: [{alarm: {type: gas_leak}}]
   now_ += 1000;
   Output fired = point(710);
   ASSERT_EQ(fired.intents.size(), 1u);
-  EXPECT_EQ(fired.intents[0].context["value"], 710.0);
+  EXPECT_EQ((*fired.intents[0].context)["value"], 710.0);
   now_ += 1000;
   EXPECT_TRUE(point(720).intents.empty());  // same episode
   now_ += 1000;
@@ -304,7 +304,7 @@ actions: [{work_order: {kind: care, title: "关爱 {person.name}"}}]
   Output fired = engine_->Tick(now_);
   ASSERT_EQ(fired.intents.size(), 1u);
   EXPECT_EQ(fired.intents[0].key, "p-old");
-  EXPECT_EQ(fired.intents[0].context["person"]["name"], "王奶奶");
+  EXPECT_EQ((*fired.intents[0].context)["person"]["name"], "王奶奶");
   EXPECT_TRUE(engine_->Tick(now_ + 3'600'000).intents.empty());  // once per absence
   Output seen = engine_->OnEvent(Ev("p2", "door-1", "door.passage", {{"person_id", "p-old"}}), now_ + 4'000'000);
   EXPECT_EQ(Clears(seen), 1);

@@ -219,7 +219,7 @@ void MosquittoTransport::ReadBurst(int sock) {
   for (;;) {
     int rc = mosquitto_loop_read(mosq_, 1);
     if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0) break;  // connection closed
-    if (burst_ >= opts_.max_burst) break;
+    if (burst_ >= opts_.max_burst || handler_->CommitSoon()) break;
     pollfd p{sock, POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0 || (p.revents & POLLIN) == 0) break;
   }
