@@ -239,31 +239,31 @@ int main(int argc, char** argv) {
   CLI::App app{"linli-edge: the Linli edge analytics box"};
   app.require_subcommand(1);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "debug, info, warn or error");
+  app.add_option("--log-level", log_level, "debug, info, warn or error (before the subcommand)");
 
   RunArgs run;
   auto* run_cmd = app.add_subcommand("run", "run the box (cameras, analytics, uplink)");
   run_cmd->add_option("--config", run.config, "box config (YAML)")->required();
   run_cmd->add_option("--events-out", run.events_out,
-                      "also write every event step to this JSONL file (without an uplink: the "
-                      "only output; default box.events_jsonl or <state_dir>/events.jsonl)");
+                      "also write every event step to this JSONL file (default box.events_jsonl; "
+                      "without an uplink it is the only output, default <state_dir>/events.jsonl)");
   run_cmd->add_flag("--until-idle", run.until_idle,
-                    "exit when every camera has ended (files without loop)");
-  run_cmd->add_option("--stats-interval", run.stats_interval_s, "seconds between stats log lines");
+                    "exit when every camera has ended or failed (files without loop)");
+  run_cmd->add_option("--stats-interval", run.stats_interval_s, "seconds between stats log lines (default 30, > 0)");
 
   AnalyzeArgs an;
   auto* an_cmd = app.add_subcommand("analyze", "run one camera's algorithms over a video file");
   an_cmd->add_option("--input", an.input, "video file")->required();
   an_cmd->add_option("--camera", an.camera_config, "camera or box config (YAML)")->required();
   an_cmd->add_option("--camera-id", an.camera_id, "which camera of a box config");
-  an_cmd->add_option("--out", an.out, "events file (JSONL; - for stdout)")->required();
+  an_cmd->add_option("--out", an.out, "events file (JSONL, replaced; - for stdout)")->required();
   an_cmd->add_flag("--all-phases", an.all_phases, "write begin/update/end steps, not only end records");
   an_cmd->add_flag("--motion-gating", an.motion_gating, "gate analyzers on motion as `run` does");
   an_cmd->add_flag("--realtime", an.realtime, "pace the file to its frame rate");
   an_cmd->add_option("--snapshots", an.snapshots, "write snapshots and clips into this directory");
 
   std::string check_path;
-  auto* check_cmd = app.add_subcommand("check-config", "validate a config file");
+  auto* check_cmd = app.add_subcommand("check-config", "validate a config file (not its uplink section: run checks that)");
   check_cmd->add_option("file", check_path, "config (YAML)")->required();
 
   try {
