@@ -249,7 +249,8 @@ int main(int argc, char** argv) {
                       "without an uplink it is the only output, default <state_dir>/events.jsonl)");
   run_cmd->add_flag("--until-idle", run.until_idle,
                     "exit when every camera has ended or failed (files without loop)");
-  run_cmd->add_option("--stats-interval", run.stats_interval_s, "seconds between stats log lines (default 30, > 0)");
+  run_cmd->add_option("--stats-interval", run.stats_interval_s,
+                      "seconds between stats log lines (default 30, > 0)");
 
   AnalyzeArgs an;
   auto* an_cmd = app.add_subcommand("analyze", "run one camera's algorithms over a video file");
@@ -257,13 +258,15 @@ int main(int argc, char** argv) {
   an_cmd->add_option("--camera", an.camera_config, "camera or box config (YAML)")->required();
   an_cmd->add_option("--camera-id", an.camera_id, "which camera of a box config");
   an_cmd->add_option("--out", an.out, "events file (JSONL, replaced; - for stdout)")->required();
-  an_cmd->add_flag("--all-phases", an.all_phases, "write begin/update/end steps, not only end records");
+  an_cmd->add_flag("--all-phases", an.all_phases,
+                   "write begin/update/end steps, not only end records");
   an_cmd->add_flag("--motion-gating", an.motion_gating, "gate analyzers on motion as `run` does");
   an_cmd->add_flag("--realtime", an.realtime, "pace the file to its frame rate");
   an_cmd->add_option("--snapshots", an.snapshots, "write snapshots and clips into this directory");
 
   std::string check_path;
-  auto* check_cmd = app.add_subcommand("check-config", "validate a config file (not its uplink section: run checks that)");
+  auto* check_cmd = app.add_subcommand(
+      "check-config", "validate a config file (not its uplink section: run checks that)");
   check_cmd->add_option("file", check_path, "config (YAML)")->required();
 
   try {

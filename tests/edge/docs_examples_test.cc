@@ -9,16 +9,16 @@
 //                      (```text) holds the one line linli-edge prints for it
 //   ```yaml            a fragment: must at least be valid YAML
 // Every examples/edge/*.yaml must be accepted and be named in docs/edge.md.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <unistd.h>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include "edge/builtin.h"
 #include "edge/config.h"
@@ -35,7 +35,7 @@ namespace fs = std::filesystem;
 struct Block {
   std::string info;  // what follows the opening backticks
   std::string body;
-  int line = 0;      // 1-based line of the opening fence
+  int line = 0;  // 1-based line of the opening fence
 };
 
 fs::path SourceDir() {
@@ -106,8 +106,7 @@ std::string Check(const std::string& yaml, const fs::path& state_dir) {
 class EdgeDocs : public ::testing::Test {
  protected:
   void SetUp() override {
-    state_dir_ = fs::temp_directory_path() /
-                 ("linli-edge-docs-" + std::to_string(::getpid()));
+    state_dir_ = fs::temp_directory_path() / ("linli-edge-docs-" + std::to_string(::getpid()));
     fs::create_directories(state_dir_);
     doc_ = ReadAll(SourceDir() / "docs" / "edge.md");
     ASSERT_FALSE(doc_.empty()) << "cannot read docs/edge.md under " << SourceDir();
@@ -141,7 +140,8 @@ TEST_F(EdgeDocs, EveryRejectedConfigGivesTheQuotedError) {
     ASSERT_EQ(quoted.info, "text") << "docs/edge.md:" << blocks[i].line
                                    << ": a rejected config must be followed by a ```text block";
     EXPECT_EQ(Check(blocks[i].body, state_dir_), Trim(quoted.body))
-        << "docs/edge.md:" << blocks[i].line << ":\n" << blocks[i].body;
+        << "docs/edge.md:" << blocks[i].line << ":\n"
+        << blocks[i].body;
   }
   EXPECT_GE(rejected, 5) << "the ```yaml rejected markers seem to be gone";
 }
