@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -139,6 +140,10 @@ TEST_F(EdgeDocs, EveryRejectedConfigGivesTheQuotedError) {
     const Block& quoted = blocks[i + 1];
     ASSERT_EQ(quoted.info, "text") << "docs/edge.md:" << blocks[i].line
                                    << ": a rejected config must be followed by a ```text block";
+#ifndef LINLI_EDGE_HAVE_UPLINK
+    // Without the uplink library nothing reads the uplink section's own keys.
+    if (Trim(quoted.body).starts_with("linli-edge: config error: uplink.")) continue;
+#endif
     EXPECT_EQ(Check(blocks[i].body, state_dir_), Trim(quoted.body))
         << "docs/edge.md:" << blocks[i].line << ":\n"
         << blocks[i].body;
