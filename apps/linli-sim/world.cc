@@ -311,6 +311,10 @@ Result<World> PlanWorld(const WorldOptions& o) {
         } else if (kind == "barrier_gate" || kind == "door_controller") {
           place = std::string(kGates[static_cast<size_t>(j - 1) % kGates.size()]);
           body["area"] = place;
+        } else if (kind == "sound_light_alarm" && j == 1) {
+          // The property centre's alarm comes first: the built-in rules sound it (area 物业中心).
+          place = "物业中心";
+          body["area"] = place;
         } else {
           place = std::string(kAreas[static_cast<size_t>(j - 1) % kAreas.size()]);
           body["area"] = place;

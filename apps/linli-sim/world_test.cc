@@ -56,6 +56,22 @@ TEST(WorldTest, ReferencesPointToEarlierPhasesAndIdsAreUnique) {
   }
 }
 
+TEST(WorldTest, EveryCompoundHasASoundAndLightAlarmAtThePropertyCentre) {
+  // The built-in rules sound the alarm in area 物业中心: the demo must have one per compound.
+  auto w = PlanWorld(Small(4));
+  ASSERT_TRUE(w.has_value());
+  std::set<std::string> compounds, with_alarm;
+  for (const auto& phase : w->phases) {
+    for (const auto& reg : phase) {
+      if (reg.collection == "compounds") compounds.insert(reg.id);
+      if (reg.collection != "devices" || reg.body.value("kind", "") != "sound_light_alarm") continue;
+      if (reg.body.value("area", "") == "物业中心") with_alarm.insert(reg.body.value("compound_id", ""));
+    }
+  }
+  EXPECT_EQ(compounds.size(), 3u);
+  EXPECT_EQ(with_alarm, compounds);
+}
+
 TEST(WorldTest, ShapeMatchesTheOptions) {
   WorldOptions o = Small(3);
   auto w = PlanWorld(o);

@@ -80,8 +80,8 @@ Result<std::vector<model::TelemetryPoint>> DecodeTelemetry(std::string_view payl
   std::vector<model::TelemetryPoint> points;
   points.reserve(it->size());
   for (auto m = it->begin(); m != it->end(); ++m) {
-    const std::string field = "metrics." + m.key();
-    if (!IsValidMetricName(m.key())) return InvalidArgument(field, "invalid metric name");
+    auto field = [&m] { return "metrics." + m.key(); };  // built only for an error
+    if (!IsValidMetricName(m.key())) return InvalidArgument(field(), "invalid metric name");
     model::TelemetryPoint p;
     p.device_id = device_id;
     p.metric = m.key();
@@ -91,14 +91,14 @@ Result<std::vector<model::TelemetryPoint>> DecodeTelemetry(std::string_view payl
       p.value = v.get<bool>();
     } else if (v.is_number()) {
       double d = v.get<double>();
-      if (!std::isfinite(d)) return InvalidArgument(field, "must be finite");
+      if (!std::isfinite(d)) return InvalidArgument(field(), "must be finite");
       p.value = d;
     } else if (v.is_string()) {
       std::string s = v.get<std::string>();
-      if (s.size() > lim.max_string_value) return InvalidArgument(field, "string value too long");
+      if (s.size() > lim.max_string_value) return InvalidArgument(field(), "string value too long");
       p.value = std::move(s);
     } else {
-      return InvalidArgument(field, "must be a number, boolean or string");
+      return InvalidArgument(field(), "must be a number, boolean or string");
     }
     points.push_back(std::move(p));
   }

@@ -44,6 +44,10 @@ constexpr size_t kEventsFirstTelemetry = 64;
 Ingestor::Ingestor(store::Store* store, DeviceDirectory* directory, Clock* clock, IngestOptions options)
     : store_(store), directory_(directory), clock_(clock), options_(options) {
   auto& m = metrics::Default();
+  for (Channel c : {Channel::kTelemetry, Channel::kEvent, Channel::kStatus, Channel::kAck, Channel::kCommand}) {
+    messages_by_channel_[static_cast<size_t>(c)] = &MessagesCounter(ChannelName(c));
+  }
+  messages_invalid_ = &MessagesCounter("invalid");
   telemetry_points_ = &m.GetCounter("linli_ingest_telemetry_points_total", "Telemetry points stored");
   events_ = &m.GetCounter("linli_ingest_events_total", "New events stored");
   events_duplicate_ =
@@ -76,11 +80,11 @@ void Ingestor::OnMessage(const mqtt::Message& m) {
   const int64_t now = clock_->NowMs();
   auto topic = ParseTopic(m.topic);
   if (!topic) {
-    MessagesCounter("invalid").Inc();
+    messages_invalid_->Inc();
     DeadLetter(m, "malformed_topic", topic.error().message());
     return;
   }
-  MessagesCounter(ChannelName(topic->channel)).Inc();
+  messages_by_channel_[static_cast<size_t>(topic->channel)]->Inc();
   auto compound = directory_->CompoundOf(topic->device_id);
   if (!compound) {
     DeadLetter(m, "unknown_device", "device '" + topic->device_id + "' is not registered");

@@ -11,6 +11,8 @@
 // thread; both serialise on an internal presence lock. SetFeed() before starting.
 #pragma once
 
+#include <array>
+
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -89,6 +91,9 @@ class Ingestor final : public mqtt::MessageHandler {
   std::vector<int64_t> message_ts_;  // device ts of each stored message, for latency
   std::vector<std::pair<std::string, Json>> acks_;  // command acknowledgements of the burst
 
+  // linli_ingest_messages_total by channel (indexed by Channel) and for malformed topics.
+  std::array<metrics::Counter*, 5> messages_by_channel_{};
+  metrics::Counter* messages_invalid_;
   metrics::Counter* telemetry_points_;
   metrics::Counter* events_;
   metrics::Counter* events_duplicate_;
