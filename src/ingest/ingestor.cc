@@ -78,6 +78,7 @@ void Ingestor::DeadLetter(const mqtt::Message& m, std::string reason, std::strin
 
 void Ingestor::OnMessage(const mqtt::Message& m) {
   const int64_t now = clock_->NowMs();
+  if (!batch_.events.empty()) ++since_first_event_;
   auto topic = ParseTopic(m.topic);
   if (!topic) {
     messages_invalid_->Inc();
@@ -183,6 +184,7 @@ Result<void> Ingestor::Commit() {
     // Keep nothing: the transport drops the connection and the broker redelivers the burst.
     // last_seen entries taken above are re-queued by the next Apply of the redelivered traffic.
     batch_ = {};
+    since_first_event_ = 0;
     observations_.clear();
     message_ts_.clear();
     acks_.clear();
@@ -230,6 +232,7 @@ Result<void> Ingestor::Commit() {
       commit_failures_->Inc();
       log::Warn("ingest commit failed; the broker will redeliver", {{"error", second.error().ToString()}});
       batch_ = {};
+      since_first_event_ = 0;
       observations_.clear();
       message_ts_.clear();
       acks_.clear();
@@ -246,6 +249,7 @@ Result<void> Ingestor::Commit() {
   const int64_t done_ms = clock_->NowMs();
   for (int64_t ts : message_ts_) store_latency_->Observe(std::max<int64_t>(0, done_ms - ts) / 1000.0);
   batch_ = {};
+  since_first_event_ = 0;
   observations_.clear();
   message_ts_.clear();
   acks_.clear();

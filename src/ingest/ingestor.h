@@ -59,8 +59,12 @@ class Ingestor final : public mqtt::MessageHandler {
 
   void OnMessage(const mqtt::Message& m) override;
   Result<void> Commit() override;
-  // An event is buffered: commit it now (the rules engine acts on events).
-  bool CommitSoon() const override { return !batch_.events.empty(); }
+  // An event is buffered and kEventGrace more messages were read since: commit now (the rules
+  // engine acts on events). The transport also commits whenever nothing more is readable, so an
+  // event waits for at most kEventGrace messages already in the socket buffer — a few hundred
+  // microseconds — while a stream of events under load is still committed in batches.
+  static constexpr int kEventGrace = 32;
+  bool CommitSoon() const override { return !batch_.events.empty() && since_first_event_ >= kEventGrace; }
   void OnConnectionChange(bool connected) override;
 
   // Marks devices silent for longer than their heartbeat timeout offline (durably), opens
@@ -89,6 +93,7 @@ class Ingestor final : public mqtt::MessageHandler {
   store::IngestBatch batch_;
   std::vector<Observation> observations_;
   std::vector<int64_t> message_ts_;  // device ts of each stored message, for latency
+  int since_first_event_ = 0;        // messages read after the burst's first event
   std::vector<std::pair<std::string, Json>> acks_;  // command acknowledgements of the burst
 
   // linli_ingest_messages_total by channel (indexed by Channel) and for malformed topics.
