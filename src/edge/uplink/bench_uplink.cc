@@ -1,14 +1,19 @@
 // linli-bench-uplink: what the store-and-forward path costs on this machine (not a test).
 //
-//   linli-bench-uplink [--steps 2000] [--media-steps 300]
+//   linli-bench-uplink [--steps 5000] [--media-steps 300] [--window 32]
 //
 // 1. Outbox appends (SQLite WAL, synchronous=FULL, fsync'd media files): steps/s and latency
 //    percentiles, without media and with the two snapshot JPEGs of a real 768x576 frame
 //    (opencv-doc's vtest.avi) — the cost a camera thread pays per event step (Emit).
-// 2. Draining a full outbox through a real mosquitto (started here on a free port): steps/s from
-//    outbox to PUBACK-and-removed, against the limit measured in the same run: the same number
-//    of QoS 1 publishes of the same payloads from a bare libmosquitto client with the same
-//    in-flight window, nothing stored. Prints the ratio.
+// 2. Draining after an outage: the outbox holds --steps steps (no media) that piled up while
+//    the uplink was away; an Uplink starts and connects to a real mosquitto (started here on a
+//    free port) and the clock runs until the outbox is empty (every step PUBACKed and removed).
+//    Against the limit measured in the same run: the same number of QoS 1 publishes of the same
+//    payloads from a bare libmosquitto client with the same in-flight window, nothing stored.
+//    Prints the ratio.
+// 3. The same with --media-steps steps carrying two snapshot JPEGs each (~180 KiB/step): the
+//    media go over HTTP (curl, keep-alive) to a loopback server that answers 201
+//    (testing/media_server.h), each step published after its media were stored.
 #include <mosquitto.h>
 
 #include <algorithm>
@@ -29,6 +34,7 @@
 #include "common/log.h"
 #include "edge/uplink/outbox.h"
 #include "edge/uplink/outbox_sink.h"
+#include "edge/uplink/testing/media_server.h"
 #include "edge/uplink/uplink.h"
 #include "mqtt/credentials.h"
 #include "mqtt/testing/broker_fixture.h"
@@ -116,14 +122,29 @@ double BarePublish(int port, const std::string& user, const std::string& pw,
   return s;
 }
 
+// Starts an Uplink on `outbox` and waits until the outbox is empty; seconds, or < 0 on timeout.
+double Drain(Outbox& outbox, const UplinkOptions& uo, std::unique_ptr<MediaUploader> uploader) {
+  Uplink up(uo, outbox, std::move(uploader));
+  auto t0 = Clk::now();
+  if (!up.Start()) return -1;
+  while (outbox.Stats().entries > 0) {
+    if (Clk::now() - t0 > std::chrono::seconds(300)) return -1;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  double s = std::chrono::duration<double>(Clk::now() - t0).count();
+  up.Stop();
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int steps = 2000, media_steps = 300;
+  int steps = 5000, media_steps = 300, window = 32;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--steps") steps = std::atoi(argv[i + 1]);
     if (a == "--media-steps") media_steps = std::atoi(argv[i + 1]);
+    if (a == "--window") window = std::atoi(argv[i + 1]);
   }
   log::Init(log::Level::kError, log::Format::kText);
   std::string dir = mqtt::testing::MakeTempDir("bench-uplink");
@@ -143,9 +164,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   OutboxSink sink(**ob);
+  auto broker = mqtt::testing::StartBroker(dir + "/broker");
+  if (!broker) {
+    std::fprintf(stderr, "broker: %s\n", broker.error().ToString().c_str());
+    return 1;
+  }
+  auto admin = mqtt::MakeDynsecAuthority((*broker)->AdminOptions());
+  std::string pw = RandomPassword(24);
+  if (!admin->UpsertDevices({{"box-1", "c1", pw}, {"bare-1", "c1", pw}})) return 1;
+  UplinkOptions uo;
+  uo.compound_id = "c1";
+  uo.box_id = "box-1";
+  uo.mqtt_port = (*broker)->Port();
+  uo.mqtt_password = pw;
+  uo.inflight_window = window;
+  uo.telemetry_interval_ms = 3'600'000;
 
-  std::printf("linli-bench-uplink: %d steps without media, %d with two snapshot JPEGs (%dx%d)\n",
-              steps, media_steps, frame.cols, frame.rows);
+  std::printf("linli-bench-uplink: %d steps without media, %d with two snapshot JPEGs (%dx%d), "
+              "window %d\n", steps, media_steps, frame.cols, frame.rows, window);
   // 1a. Appends without media.
   std::vector<double> lat;
   auto t0 = Clk::now();
@@ -157,9 +193,33 @@ int main(int argc, char** argv) {
   double secs = std::chrono::duration<double>(Clk::now() - t0).count();
   std::printf("  outbox append, no media:      %8.0f steps/s   p50 %.2f ms  p99 %.2f ms\n",
               steps / secs, Pct(lat, 0.5), Pct(lat, 0.99));
+  std::vector<std::string> payloads;
+  {
+    auto all = (*ob)->Next(0, steps + 10);
+    for (const auto& e : *all) payloads.push_back(e.body);
+  }
+  // 2. Drain after the outage, no media.
+  const int64_t n = (*ob)->Stats().entries;
+  double drain = Drain(**ob, uo, nullptr);
+  if (drain < 0) {
+    std::fprintf(stderr, "drain did not finish\n");
+    return 1;
+  }
+  std::printf("  drain to mosquitto, no media:  %8.0f steps/s   (%lld steps incl. connect)\n",
+              static_cast<double>(n) / drain, static_cast<long long>(n));
+  double bare = BarePublish((*broker)->Port(), "bare-1", pw, "linli/v1/c1/bare-1/up/event",
+                            payloads, static_cast<size_t>(window));
+  if (bare <= 0) {
+    std::fprintf(stderr, "bare publisher could not connect\n");
+    return 1;
+  }
+  std::printf("  bare QoS 1 publisher, same payloads/window: %8.0f msgs/s\n",
+              static_cast<double>(payloads.size()) / bare);
+  std::printf("  ratio uplink/bare cost per step: %.2f\n",
+              (drain / static_cast<double>(n)) / (bare / static_cast<double>(payloads.size())));
+
   // 1b. Emit with snapshot: JPEG encoding of clean + annotated, then the append.
   lat.clear();
-  std::vector<double> enc;
   int64_t media_bytes = (*ob)->Stats().bytes;
   t0 = Clk::now();
   for (int i = 0; i < media_steps; ++i) {
@@ -175,59 +235,29 @@ int main(int argc, char** argv) {
   std::printf("  Emit with 2 JPEGs (encode+store): %5.0f steps/s   p50 %.2f ms  p99 %.2f ms  (%.0f KiB/step)\n",
               media_steps / secs, Pct(lat, 0.5), Pct(lat, 0.99),
               static_cast<double>(media_bytes) / media_steps / 1024.0);
-  // Drop the media steps again (the drain below measures MQTT only).
-  auto all = (*ob)->Next(0, steps + media_steps + 10);
-  std::vector<std::string> payloads;
-  for (const auto& e : *all) {
-    if (!e.media.empty()) {
-      (void)(*ob)->Remove(e.seq);
-    } else {
-      payloads.push_back(e.body);
-    }
-  }
-
-  // 2. Drain through a real broker.
-  auto broker = mqtt::testing::StartBroker(dir + "/broker");
-  if (!broker) {
-    std::fprintf(stderr, "broker: %s\n", broker.error().ToString().c_str());
+  // 3. Drain after the outage, with media over HTTP.
+  testing::MediaServer server;
+  int http_port = server.Start();
+  HttpUploaderOptions h;
+  h.api_base = "http://127.0.0.1:" + std::to_string(http_port);
+  h.api_key = "bench";
+  auto uploader = MakeCurlMediaUploader(h);
+  if (!uploader) return 1;
+  const int64_t nm = (*ob)->Stats().entries;
+  drain = Drain(**ob, uo, std::move(*uploader));
+  if (drain < 0) {
+    std::fprintf(stderr, "media drain did not finish\n");
     return 1;
   }
-  auto admin = mqtt::MakeDynsecAuthority((*broker)->AdminOptions());
-  std::string pw = RandomPassword(24);
-  if (!admin->UpsertDevices({{"box-1", "c1", pw}, {"bare-1", "c1", pw}})) return 1;
-  const size_t window = 32;
-  UplinkOptions uo;
-  uo.compound_id = "c1";
-  uo.box_id = "box-1";
-  uo.mqtt_port = (*broker)->Port();
-  uo.mqtt_password = pw;
-  uo.inflight_window = static_cast<int>(window);
-  uo.telemetry_interval_ms = 3'600'000;
-  Uplink up(uo, **ob, nullptr);
-  const int64_t n = (*ob)->Stats().entries;
-  t0 = Clk::now();
-  if (!up.Start()) return 1;
-  while ((*ob)->Stats().entries > 0) {
-    if (Clk::now() - t0 > std::chrono::seconds(120)) {
-      std::fprintf(stderr, "drain did not finish in 120 s\n");
-      return 1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  double drain = std::chrono::duration<double>(Clk::now() - t0).count();
-  up.Stop();
-  double bare = BarePublish((*broker)->Port(), "bare-1", pw, "linli/v1/c1/bare-1/up/event",
-                            payloads, window);
-  if (bare <= 0) {
-    std::fprintf(stderr, "bare publisher could not connect\n");
+  std::printf("  drain with 2 JPEGs per step:   %8.0f steps/s   (%lld steps, %.1f MiB/s of media)\n",
+              static_cast<double>(nm) / drain, static_cast<long long>(nm),
+              static_cast<double>(media_bytes) / drain / 1048576.0);
+  if (server.Count() != static_cast<size_t>(2 * nm)) {
+    std::fprintf(stderr, "expected %lld media items stored, got %zu\n",
+                 static_cast<long long>(2 * nm), server.Count());
     return 1;
   }
-  std::printf("  drain to mosquitto (window %zu):  %8.0f steps/s   (%lld steps incl. connect)\n",
-              window, static_cast<double>(n) / drain, static_cast<long long>(n));
-  std::printf("  bare QoS 1 publisher, same payloads/window: %8.0f msgs/s\n",
-              static_cast<double>(payloads.size()) / bare);
-  std::printf("  ratio uplink/bare cost per step: %.2f\n",
-              (drain / static_cast<double>(n)) / (bare / static_cast<double>(payloads.size())));
+  server.Stop();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;

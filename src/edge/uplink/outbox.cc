@@ -677,10 +677,23 @@ Result<int64_t> Outbox::Append(NewEntry entry) {
 
 Result<std::vector<OutboxEntry>> Outbox::Next(int64_t after_seq, int limit) const {
   std::lock_guard<std::mutex> lock(mu_);
+  return Load("SELECT seq, kind, event_id, phase, camera_id, created_ms, body, bytes FROM "
+              "entries WHERE seq>? ORDER BY seq LIMIT ?",
+              after_seq, limit);
+}
+
+Result<std::vector<OutboxEntry>> Outbox::WithPendingMedia(int64_t after_seq, int limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Load("SELECT seq, kind, event_id, phase, camera_id, created_ms, body, bytes FROM "
+              "entries WHERE seq IN (SELECT DISTINCT seq FROM media WHERE seq>? AND state=0 "
+              "ORDER BY seq LIMIT ?) ORDER BY seq",
+              after_seq, limit);
+}
+
+Result<std::vector<OutboxEntry>> Outbox::Load(const char* sql, int64_t after_seq,
+                                              int limit) const {
   std::vector<OutboxEntry> out;
-  LINLI_ASSIGN_OR_RETURN(
-      Stmt q, Stmt::Prepare(db_, "SELECT seq, kind, event_id, phase, camera_id, created_ms, "
-                                 "body, bytes FROM entries WHERE seq>? ORDER BY seq LIMIT ?"));
+  LINLI_ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_, sql));
   q.Bind(1, after_seq);
   q.Bind(2, static_cast<int64_t>(std::max(limit, 0)));
   for (;;) {
@@ -728,11 +741,25 @@ bool Outbox::Contains(int64_t seq) const {
   return row && *row;
 }
 
+Result<void> Outbox::SetCommitDurability(bool full) {
+  if (full == full_sync_) return {};
+  LINLI_RETURN_IF_ERROR(Exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  full_sync_ = full;
+  return {};
+}
+
 Result<void> Outbox::MarkMediaUploaded(const std::string& media_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Not fsync'd: losing this mark (power cut) only repeats an idempotent upload, because the
+  // file stays until its entry's removal, and that removal is a FULL commit (see Remove()),
+  // which syncs this mark along with it.
+  LINLI_RETURN_IF_ERROR(SetCommitDurability(false));
   LINLI_ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_, "UPDATE media SET state=1 WHERE media_id=?"));
   q.Bind(1, media_id);
-  return q.Run();
+  auto r = q.Run();
+  auto back = SetCommitDurability(true);
+  if (!r) return r;
+  return back;
 }
 
 Result<void> Outbox::MarkMediaDead(const std::string& media_id, int http_status,
@@ -813,10 +840,34 @@ Result<void> Outbox::Remove(const std::vector<int64_t>& seqs) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     int64_t bytes = 0, entries = 0;
+    // Which files go with these entries decides how durable the commit must be (the
+    // connection is ours and we hold mu_, so nothing changes between this and the commit).
+    auto find_files = [&]() -> Result<void> {
+      LINLI_ASSIGN_OR_RETURN(Stmt f, Stmt::Prepare(db_, "SELECT file FROM media WHERE seq=?"));
+      for (int64_t seq : seqs) {
+        f.Reset();
+        f.Bind(1, seq);
+        for (;;) {
+          LINLI_ASSIGN_OR_RETURN(bool frow, f.Step());
+          if (!frow) break;
+          files.push_back(media_dir_ + "/" + f.Text(0));
+        }
+      }
+      return {};
+    };
+    if (auto ff = find_files(); !ff) return ff;
+    // Removal of entries without media is committed without fsync (synchronous=NORMAL in WAL
+    // mode: atomic and crash-safe, but the last commits may be lost with a power cut). That is
+    // safe because an entry is removed only after the broker's PUBACK: the platform has it
+    // already, and a lost removal only means that the step is sent again with the same id and
+    // bytes, which the platform's id de-duplication ignores. The next FULL commit (any
+    // Append) syncs the WAL up to it anyway. Removals that delete media files stay FULL: the
+    // files are unlinked right after the commit, and a removal rolled back by a power cut must
+    // not leave rows pointing at deleted files.
+    if (auto d = SetCommitDurability(!files.empty()); !d) return d;
     auto txn = [&]() -> Result<void> {
       LINLI_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
       LINLI_ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_, "SELECT bytes FROM entries WHERE seq=?"));
-      LINLI_ASSIGN_OR_RETURN(Stmt f, Stmt::Prepare(db_, "SELECT file FROM media WHERE seq=?"));
       LINLI_ASSIGN_OR_RETURN(Stmt dm, Stmt::Prepare(db_, "DELETE FROM media WHERE seq=?"));
       LINLI_ASSIGN_OR_RETURN(Stmt de, Stmt::Prepare(db_, "DELETE FROM entries WHERE seq=?"));
       for (int64_t seq : seqs) {
@@ -826,13 +877,6 @@ Result<void> Outbox::Remove(const std::vector<int64_t>& seqs) {
         if (!row) continue;  // evicted or removed already
         bytes += q.Int(0);
         ++entries;
-        f.Reset();
-        f.Bind(1, seq);
-        for (;;) {
-          LINLI_ASSIGN_OR_RETURN(bool frow, f.Step());
-          if (!frow) break;
-          files.push_back(media_dir_ + "/" + f.Text(0));
-        }
         dm.Reset();
         dm.Bind(1, seq);
         LINLI_RETURN_IF_ERROR(dm.Run());
@@ -845,8 +889,11 @@ Result<void> Outbox::Remove(const std::vector<int64_t>& seqs) {
     auto r = txn();
     if (!r) {
       (void)Exec("ROLLBACK");
-      return r;
+      files.clear();
     }
+    auto back = SetCommitDurability(true);  // Append() and the rest rely on FULL
+    if (!r) return r;
+    if (!back) return back;
     total_bytes_ -= bytes;
     total_entries_ -= entries;
     depth_gauge_.Set(static_cast<double>(total_entries_));

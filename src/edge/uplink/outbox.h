@@ -1,6 +1,8 @@
 // Outbox: the edge box's local store-and-forward queue. Every event step and its media land
 // here first (SQLite in WAL mode with synchronous=FULL + one file per media item), and the
 // uplink sends them from here in order, removing an entry only after the broker confirmed it.
+// Marks that only save work (media uploaded, entry removed without media files) are committed
+// without fsync: a power cut may undo them, which repeats an idempotent upload or publish.
 //
 // Layout of `dir`:  outbox.db (+ -wal, -shm), media/<media id>.<ext>, LOCK (flock: one process).
 //
@@ -134,6 +136,8 @@ class Outbox {
 
   // Up to `limit` queued entries with seq > after_seq, in seq order.
   Result<std::vector<OutboxEntry>> Next(int64_t after_seq, int limit) const;
+  // The same, but only entries with at least one media item still to upload.
+  Result<std::vector<OutboxEntry>> WithPendingMedia(int64_t after_seq, int limit) const;
   // Whether an entry is still queued (not sent-and-removed, not evicted).
   bool Contains(int64_t seq) const;
 
@@ -146,8 +150,10 @@ class Outbox {
   // must not change under an id the platform may already have).
   Result<void> MarkPublished(int64_t seq);
   // Removes a confirmed entry with its uploaded media files. Succeeds if it is already gone.
+  // Not power-cut durable when no media file goes with it (see outbox.cc): a removal lost to a
+  // power cut makes the step go out again with the same id, which the platform ignores.
   Result<void> Remove(int64_t seq);
-  // The same for several entries in one transaction (one fsync for a burst of PUBACKs).
+  // The same for several entries in one transaction (group commit for a burst of PUBACKs).
   Result<void> Remove(const std::vector<int64_t>& seqs);
 
   OutboxStats Stats() const;
@@ -166,7 +172,13 @@ class Outbox {
   Result<void> Init();
   Result<void> OpenDb(bool* corrupt);
   Result<void> Exec(const char* sql);
+  // synchronous=FULL (every commit fsync'd: the default, what Append() promises) or NORMAL (no
+  // fsync at commit; for marks whose loss only causes a harmless resend). Outside transactions.
+  Result<void> SetCommitDurability(bool full);
   Result<void> CleanOrphans();
+  // Runs `sql` (binds: after_seq, limit; selects the entry columns) and loads each entry's
+  // media. Caller holds mu_.
+  Result<std::vector<OutboxEntry>> Load(const char* sql, int64_t after_seq, int limit) const;
   Result<void> LoadTotals();
   // Inside an open transaction: evicts until `need` more bytes and one more entry fit.
   struct Eviction {
@@ -190,6 +202,7 @@ class Outbox {
 
   mutable std::mutex mu_;
   sqlite3* db_ = nullptr;
+  bool full_sync_ = true;  // the connection's synchronous setting (FULL after OpenDb)
   int64_t total_bytes_ = 0;
   int64_t total_entries_ = 0;
   int64_t dead_letters_ = 0;

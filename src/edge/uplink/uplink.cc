@@ -24,6 +24,13 @@ using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr milliseconds kSenderTick{200};
+// Group commit of removals: confirmed entries are removed in one transaction when this many
+// have gathered, when this long has passed since the oldest of them was confirmed, when nothing
+// is in flight any more, or before the sender starts over on a new connection.
+constexpr size_t kRemoveBatchMax = 512;
+constexpr milliseconds kRemoveDelay{20};
+// How many entries with pending media the media thread reads at a time.
+constexpr int kMediaBatch = 16;
 constexpr milliseconds kLoopTimeout{100};
 constexpr milliseconds kOfflineFlushTimeout{2000};
 constexpr size_t kMaxQueuedCommands = 1000;
@@ -38,6 +45,7 @@ Uplink::Uplink(UplinkOptions options, Outbox& outbox, std::unique_ptr<MediaUploa
       uploader_(std::move(uploader)),
       hooks_(std::move(hooks)),
       clock_(clock),
+      media_backoff_(opts_.backoff_min_ms),
       backoff_(opts_.backoff_min_ms),
       commands_proc_(clock),
       published_total_(metrics::Default().GetCounter(
@@ -111,6 +119,7 @@ Result<void> Uplink::Start() {
   outbox_.SetAppendListener([this] { Wake(); });
   net_thread_ = std::thread([this] { NetLoop(); });
   sender_thread_ = std::thread([this] { SenderLoop(); });
+  media_thread_ = std::thread([this] { MediaLoop(); });
   command_thread_ = std::thread([this] { CommandLoop(); });
   return {};
 }
@@ -124,7 +133,9 @@ void Uplink::Stop() {
   cv_.notify_all();
   cmd_cv_.notify_all();
   net_cv_.notify_all();
+  media_cv_.notify_all();
   if (uploader_ != nullptr) uploader_->Cancel();  // a stalled upload must not delay the stop
+  if (media_thread_.joinable()) media_thread_.join();
   if (sender_thread_.joinable()) sender_thread_.join();
   if (command_thread_.joinable()) command_thread_.join();
   if (net_thread_.joinable()) net_thread_.join();
@@ -137,6 +148,16 @@ bool Uplink::StopRequested() const {
 }
 
 void Uplink::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+    media_wake_ = true;
+  }
+  cv_.notify_all();
+  media_cv_.notify_all();
+}
+
+void Uplink::WakeSender() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     wake_ = true;
@@ -409,17 +430,22 @@ void Uplink::SenderLoop() {
     uint64_t gen;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, kSenderTick, [&] {
+      milliseconds wait = kSenderTick;
+      if (!to_remove_.empty()) {
+        auto left = std::chrono::duration_cast<milliseconds>(
+            to_remove_since_ + kRemoveDelay - clock_.Monotonic());
+        wait = std::clamp(left, milliseconds(0), kSenderTick);
+      }
+      cv_.wait_for(lock, wait, [&] {
         return stop_ || wake_ || !acked_.empty() || (connected_.load() && gen_ != sender_gen_);
       });
-      if (stop_) return;
+      if (stop_) break;
       wake_ = false;
       acks.swap(acked_);
       gen = gen_;
     }
     // Match PUBACKs against what this generation published (before any generation change:
     // acks that arrived just before a disconnect still confirm their entries).
-    std::vector<int64_t> confirmed;
     for (const Ack& a : acks) {
       if (a.gen != sender_gen_) continue;
       auto it = pending_.find(a.mid);
@@ -434,24 +460,19 @@ void Uplink::SenderLoop() {
           ++counters_.confirmed;
         }
         Fault("confirmed", p.seq);
-        confirmed.push_back(p.seq);
+        if (to_remove_.empty()) to_remove_since_ = clock_.Monotonic();
+        to_remove_.push_back(p.seq);
       } else if (p.what == Tracked::kAck) {
         std::lock_guard<std::mutex> lock(mu_);
         std::erase_if(acks_out_, [&](const OutAck& o) { return o.serial == p.ack_serial; });
       }
     }
-    // One transaction for the whole burst of PUBACKs.
-    if (!confirmed.empty()) {
-      auto r = outbox_.Remove(confirmed);
-      if (!r) {
-        log::Error("uplink: cannot remove confirmed entries (they will be sent again)",
-                   {{"entries", std::to_string(confirmed.size())}, {"error", r.error().ToString()}});
-      }
-      for (int64_t seq : confirmed) Fault("removed", seq);
-    }
-    if (gen != sender_gen_ && connected_.load()) {
+    const bool new_gen = gen != sender_gen_ && connected_.load();
+    if (new_gen) {
       // A new connection: nothing the old handle had in flight counts any more; start again
-      // at the oldest unconfirmed entry.
+      // at the oldest unconfirmed entry (after removing what was confirmed, so that it is not
+      // sent again).
+      RemoveConfirmed();
       sender_gen_ = gen;
       pending_.clear();
       inflight_entries_ = 0;
@@ -459,11 +480,31 @@ void Uplink::SenderLoop() {
       next_telemetry_ = clock_.Monotonic();
       retry_at_ = {};
     }
-    if (!connected_.load() || sender_gen_ != gen) continue;
-    SendAcks();
-    if (clock_.Monotonic() >= next_telemetry_) SendTelemetry();
-    if (clock_.Monotonic() >= retry_at_) SendEntries();
+    if (connected_.load() && sender_gen_ == gen) {
+      SendAcks();
+      if (clock_.Monotonic() >= next_telemetry_) SendTelemetry();
+      // Refill the window before committing the removals: the next steps travel while the
+      // outbox commits (entries at or below cursor_ are not read again in this generation).
+      if (clock_.Monotonic() >= retry_at_) SendEntries();
+    }
+    if (!to_remove_.empty() &&
+        (to_remove_.size() >= kRemoveBatchMax || inflight_entries_ == 0 ||
+         clock_.Monotonic() >= to_remove_since_ + kRemoveDelay || !connected_.load())) {
+      RemoveConfirmed();
+    }
   }
+  RemoveConfirmed();  // confirmed by the broker: do not send them again after a restart
+}
+
+void Uplink::RemoveConfirmed() {
+  if (to_remove_.empty()) return;
+  auto r = outbox_.Remove(to_remove_);
+  if (!r) {
+    log::Error("uplink: cannot remove confirmed entries (they will be sent again)",
+               {{"entries", std::to_string(to_remove_.size())}, {"error", r.error().ToString()}});
+  }
+  for (int64_t seq : to_remove_) Fault("removed", seq);
+  to_remove_.clear();
 }
 
 void Uplink::SendAcks() {
@@ -510,24 +551,69 @@ void Uplink::SendTelemetry() {
   }
 }
 
-Uplink::Prepared Uplink::PrepareMedia(const OutboxEntry& e, Json* body) {
-  auto parsed = ParseJson(e.body);
-  if (!parsed || !parsed->is_object()) {
-    *body = Json();
-    return Prepared::kReady;
+// ---- media thread ----
+
+void Uplink::MediaLoop() {
+  int64_t cursor = 0;  // entries up to here have no media left to upload
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (;;) {
+        if (stop_) return;
+        auto now = clock_.Monotonic();
+        if (now < media_retry_at_) {
+          media_cv_.wait_for(lock, std::chrono::ceil<milliseconds>(media_retry_at_ - now));
+          continue;
+        }
+        if (media_wake_) break;
+        // Woken by appends; the tick is only a safety net.
+        if (media_cv_.wait_for(lock, kSenderTick) == std::cv_status::timeout) break;
+      }
+      media_wake_ = false;
+    }
+    for (bool more = true; more && !StopRequested();) {
+      auto batch = outbox_.WithPendingMedia(cursor, kMediaBatch);
+      if (!batch) {
+        log::Error("uplink: cannot read the outbox", {{"error", batch.error().ToString()}});
+        MediaBackOff();
+        break;
+      }
+      more = static_cast<int>(batch->size()) == kMediaBatch;
+      for (const OutboxEntry& e : *batch) {
+        Prepared p = UploadMedia(e);
+        if (p == Prepared::kRetry) {
+          MediaBackOff();
+          more = false;
+          break;
+        }
+        cursor = e.seq;
+        WakeSender();  // the entry may be the one the sender waits for
+      }
+    }
   }
-  *body = std::move(*parsed);
-  if (!(*body)["data"].is_object()) (*body)["data"] = Json::object();
-  auto dead = [&](const OutboxMedia& m, int status, const std::string& error) {
+}
+
+void Uplink::MediaBackOff() {
+  std::lock_guard<std::mutex> lock(mu_);
+  media_retry_at_ = clock_.Monotonic() + media_backoff_;
+  media_backoff_ = std::min(media_backoff_ * 2, milliseconds(opts_.backoff_max_ms));
+  media_wake_ = true;  // try again once media_retry_at_ has passed
+}
+
+Uplink::Prepared Uplink::UploadMedia(const OutboxEntry& e) {
+  // Any failure to record an outcome is a retry: the item must not stay pending behind the
+  // cursor, or the sender would wait for it forever.
+  auto dead = [&](const OutboxMedia& m, int status, const std::string& error) -> bool {
     auto r = outbox_.MarkMediaDead(m.media_id, status, error);
     if (!r) {
       log::Error("uplink: cannot record a dead letter",
                  {{"media_id", m.media_id}, {"error", r.error().ToString()}});
+      return false;
     }
-    (*body)["data"].erase(m.role);
     media_dead_total_.Inc();
     std::lock_guard<std::mutex> lock(counters_mu_);
     ++counters_.media_dead;
+    return true;
   };
   for (const auto& m : e.media) {
     if (m.state == MediaState::kUploaded) continue;
@@ -537,13 +623,13 @@ Uplink::Prepared Uplink::PrepareMedia(const OutboxEntry& e, Json* body) {
       if (!outbox_.Contains(e.seq)) return Prepared::kGone;  // evicted meanwhile
       log::Warn("uplink: media file missing; event goes out without it",
                 {{"media_id", m.media_id}, {"event_id", e.event_id}, {"path", m.path}});
-      dead(m, 0, "media file missing");
+      if (!dead(m, 0, "media file missing")) return Prepared::kRetry;
       continue;
     }
     if (uploader_ == nullptr) {
       log::Warn("uplink: no media uploader configured; media kept as a dead letter",
                 {{"media_id", m.media_id}, {"event_id", e.event_id}});
-      dead(m, 0, "no media uploader configured");
+      if (!dead(m, 0, "no media uploader configured")) return Prepared::kRetry;
       continue;
     }
     MediaUpload u{m.media_id, e.camera_id.empty() ? opts_.box_id : e.camera_id, e.event_id,
@@ -555,13 +641,17 @@ Uplink::Prepared Uplink::PrepareMedia(const OutboxEntry& e, Json* body) {
         if (!mr) {
           log::Error("uplink: cannot record an upload (it will be repeated)",
                      {{"media_id", m.media_id}, {"error", mr.error().ToString()}});
+          return Prepared::kRetry;
         }
         uploaded_total_.Inc();
         {
           std::lock_guard<std::mutex> lock(counters_mu_);
           ++counters_.media_uploaded;
         }
-        backoff_ = milliseconds(opts_.backoff_min_ms);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          media_backoff_ = milliseconds(opts_.backoff_min_ms);
+        }
         if (retry_logged_) {
           log::Info("uplink: media uploads work again", {{"media_id", m.media_id}});
           retry_logged_ = false;
@@ -576,9 +666,10 @@ Uplink::Prepared Uplink::PrepareMedia(const OutboxEntry& e, Json* body) {
                    {"camera", e.camera_id},
                    {"status", std::to_string(r.http_status)},
                    {"error", r.error}});
-        dead(m, r.http_status, r.error);
+        if (!dead(m, r.http_status, r.error)) return Prepared::kRetry;
         break;
       case UploadOutcome::kRetry:
+        if (StopRequested()) return Prepared::kRetry;  // cancelled by Stop(): not a failure
         upload_retries_total_.Inc();
         {
           std::lock_guard<std::mutex> lock(counters_mu_);
@@ -598,6 +689,8 @@ Uplink::Prepared Uplink::PrepareMedia(const OutboxEntry& e, Json* body) {
   return Prepared::kReady;
 }
 
+// ---- sender thread, continued ----
+
 void Uplink::SendEntries() {
   const std::string topic = Topic("up/event");
   while (inflight_entries_ < opts_.inflight_window && connected_.load() && !StopRequested()) {
@@ -610,16 +703,18 @@ void Uplink::SendEntries() {
     }
     if (batch->empty()) return;
     for (const OutboxEntry& e : *batch) {
-      Json body;
-      Prepared p = PrepareMedia(e, &body);
-      if (p == Prepared::kRetry) {
-        retry_at_ = clock_.Monotonic() + backoff_;
-        backoff_ = std::min(backoff_ * 2, milliseconds(opts_.backoff_max_ms));
+      // Its media first (the media thread uploads them, or dead-letters them and takes their
+      // references out of the body): wait here, in order, until that is done; the media
+      // thread wakes us.
+      if (std::any_of(e.media.begin(), e.media.end(),
+                      [](const OutboxMedia& m) { return m.state == MediaState::kPending; })) {
         return;
       }
-      if (p == Prepared::kGone) {
-        cursor_ = e.seq;
-        continue;
+      backoff_ = milliseconds(opts_.backoff_min_ms);
+      Json body;
+      if (auto parsed = ParseJson(e.body); parsed && parsed->is_object()) {
+        body = std::move(*parsed);
+        if (!body["data"].is_object()) body["data"] = Json::object();
       }
       auto drop = [&](const std::string& why) {
         log::Error("uplink: outbox entry cannot be published; dropped",

@@ -125,8 +125,13 @@ class Uplink {
   void WaitNet(std::chrono::milliseconds d);
   void GracefulClose(mosquitto* m);
   Result<int> PublishRaw(const std::string& topic, const std::string& payload, bool retain);
-  Prepared PrepareMedia(const OutboxEntry& e, Json* body);
+  void MediaLoop();
+  void MediaBackOff();
+  // Uploads (or dead-letters) the pending media of `e`; kRetry after a retryable failure.
+  Prepared UploadMedia(const OutboxEntry& e);
   void SendEntries();
+  void RemoveConfirmed();
+  void WakeSender();
   void SendTelemetry();
   void SendAcks();
   bool StopRequested() const;
@@ -153,6 +158,10 @@ class Uplink {
   std::condition_variable cv_;      // sender wake-ups
   std::condition_variable net_cv_;  // network thread back-off / stop
   std::condition_variable cmd_cv_;
+  std::condition_variable media_cv_;  // media thread wake-ups
+  bool media_wake_ = true;            // look for pending media (appends, retries, start)
+  std::chrono::steady_clock::time_point media_retry_at_{};
+  std::chrono::milliseconds media_backoff_;
   bool stop_ = false;
   bool wake_ = false;
   uint64_t gen_ = 0;                // connection generation: +1 at every accepted CONNACK
@@ -171,7 +180,7 @@ class Uplink {
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> started_{false};
-  std::thread net_thread_, sender_thread_, command_thread_;
+  std::thread net_thread_, sender_thread_, media_thread_, command_thread_;
 
   // Sender-thread state.
   uint64_t sender_gen_ = UINT64_MAX;
@@ -181,6 +190,10 @@ class Uplink {
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_;
   std::chrono::steady_clock::time_point next_telemetry_{};
+  std::vector<int64_t> to_remove_;  // confirmed entries awaiting the group commit
+  std::chrono::steady_clock::time_point to_remove_since_{};
+
+  // Media-thread state.
   bool retry_logged_ = false;
 
   CommandProcessor commands_proc_;
