@@ -115,9 +115,9 @@ EventMediaRenderer::~EventMediaRenderer() {
 }
 
 void EventMediaRenderer::OnFrame(const Frame& frame) {
-  current_ = frame;
+  if (!frame.image.empty()) current_ = frame;
   last_pts_ = frame.pts_ms;
-  if (camera_.clip.enabled && frame.pts_ms >= next_ring_pts_) {
+  if (camera_.clip.enabled && frame.pts_ms >= next_ring_pts_ && !frame.image.empty()) {
     ring_.emplace_back(frame.pts_ms, ScaleToWidth(frame.image, camera_.clip.max_width).clone());
     const int64_t period = static_cast<int64_t>(std::llround(1000.0 / camera_.clip.fps));
     next_ring_pts_ += period;  // keep the cadence; after a gap, start again from this frame

@@ -57,10 +57,16 @@ Result<void> WriteClip(const std::vector<cv::Mat>& frames, const ClipConfig& cli
                        const std::string& path);
 
 // Sees every decoded frame of a camera before its analyzers do (the renderer keeps the current
-// frame for snapshots and the ring buffer for clips).
+// frame for snapshots and the ring buffer for clips). A frame whose pixels neither the
+// analyzers nor WantsImage() asked for may come with an empty image (see SelectiveSource).
 class FrameObserver {
  public:
   virtual ~FrameObserver() = default;
+  // Whether the frame at `pts_ms` must come with its image for this observer.
+  virtual bool WantsImage(int64_t pts_ms) const {
+    (void)pts_ms;
+    return true;
+  }
   virtual void OnFrame(const Frame& frame) = 0;
   // The stream ended or the camera stopped: deliver whatever is held back.
   virtual void OnStreamEnd() = 0;
@@ -72,7 +78,11 @@ class EventMediaRenderer final : public EventSink, public FrameObserver {
   EventMediaRenderer(const CameraConfig& camera, std::string media_dir, MediaEventSink& next);
   ~EventMediaRenderer() override;  // Flush()es and joins the delivery thread
 
-  // Every decoded frame, native size, before the analyzers see it.
+  // Images only for the clip ring (snapshots are taken from frames the analyzers saw).
+  bool WantsImage(int64_t pts_ms) const override {
+    return camera_.clip.enabled && pts_ms >= next_ring_pts_;
+  }
+  // Every decoded frame, native size, before the analyzers see it (the image may be empty).
   void OnFrame(const Frame& frame) override;
   void OnStreamEnd() override { Flush(); }
   void Emit(const EdgeEvent& event) override;

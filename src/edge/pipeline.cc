@@ -144,6 +144,16 @@ CameraPipeline::CameraPipeline(CameraConfig camera, std::unique_ptr<FrameSource>
     slots_.push_back(std::move(s));
   }
   stats_.camera_id = camera_.id;
+  if (auto* selective = dynamic_cast<SelectiveSource*>(source_.get()))
+    selective->SetWanted([this](int64_t pts_ms) { return WantsImage(pts_ms); });
+}
+
+bool CameraPipeline::WantsImage(int64_t pts_ms) const {
+  if (need_analyzers_ || native_.area() == 0) return true;
+  if (pts_ms >= next_sub_pts_) return true;
+  for (const auto& slot : slots_)
+    if (slot.analyzer && slot.needs.full_rate) return true;
+  return observer_ != nullptr && observer_->WantsImage(pts_ms);
 }
 
 CameraPipeline::~CameraPipeline() { Stop(); }
@@ -394,6 +404,7 @@ void CameraPipeline::Deliver(Slot& slot, const Frame& frame) {
 
 void CameraPipeline::ProcessFrame(const Frame& frame) {
   scaled_.clear();
+  if (frame.image.empty()) return;  // nobody wanted its pixels (WantsImage)
   const int64_t pts = frame.pts_ms;
   const bool sub = pts >= next_sub_pts_;
   if (sub) {
@@ -505,7 +516,7 @@ Result<void> CameraPipeline::Run() {
       SetState(CameraState::kRunning);
       EndVideoLoss(frame.pts_ms, "frames flowing again");
     }
-    if (frame.image.size() != native_) {
+    if (!frame.image.empty() && frame.image.size() != native_) {
       // Resolution changed mid-stream: analyzers were made for the old size.
       FinishAnalyzers(last_pts_, true);
       native_ = frame.image.size();

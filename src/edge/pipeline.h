@@ -5,6 +5,10 @@
 // as `camera.video_loss` events) and keeps per-camera stats. Pipeline runs all cameras of a
 // box and replaces its config live.
 //
+// Frames only full-rate analyzers or the observer's clip ring would look at are decoded but not
+// converted to BGR when the source allows it (SelectiveSource); the others keep their pts for
+// pacing and stats.
+//
 // Why one thread per camera: decoding is blocking and per camera (FFmpeg read/decode), the
 // analyzers of a camera share its frames and must run one at a time in stream order, and a box
 // has a handful to a few dozen cameras; the OS spreads these threads over the cores, and a
@@ -101,6 +105,9 @@ class CameraPipeline {
   void FinishAnalyzers(int64_t pts, bool destroy);
   void UpdateSchedules(int64_t wall_ms);
   void ProcessFrame(const Frame& frame);
+  // Whether the frame at `pts_ms` needs its pixels (a full-rate analyzer, the sub-sampled
+  // stream, the observer's clip ring, or analyzers still to be made).
+  bool WantsImage(int64_t pts_ms) const;
   void Deliver(Slot& slot, const Frame& frame);
   const Frame& Scaled(const Frame& frame, int width);
   void BeginVideoLoss(const std::string& reason);

@@ -70,20 +70,25 @@ Result<std::optional<Frame>> VideoFileSource::Read() {
   if (!cap_.isOpened()) return Fail(ErrorCode::kFailedPrecondition, "source not open");
   for (int attempt = 0; attempt < 2; ++attempt) {
     cv::Mat img;
-    bool ok = false;
+    bool ok = false, want = true;
+    int64_t pts = 0;
     try {
-      ok = cap_.read(img);
+      ok = cap_.grab();
+      if (ok) {
+        double pos = cap_.get(cv::CAP_PROP_POS_MSEC);
+        pts = std::isfinite(pos) && pos >= 0
+                  ? static_cast<int64_t>(std::llround(pos))
+                  : static_cast<int64_t>(std::llround(pass_frames_ * 1000.0 / fps_));
+        pts += pts_offset_;
+        if (pts <= last_pts_) pts = last_pts_ + 1;  // strictly increasing, whatever the container says
+        want = !wanted_ || wanted_(pts);
+        if (want) ok = cap_.retrieve(img) && !img.empty() && img.type() == CV_8UC3;
+      }
     } catch (const cv::Exception& e) {
       log::Warn("video decode error", {{"file", Describe()}, {"error", e.what()}});
       ok = false;
     }
-    if (ok && !img.empty() && img.type() == CV_8UC3) {
-      double pos = cap_.get(cv::CAP_PROP_POS_MSEC);
-      int64_t pts = std::isfinite(pos) && pos >= 0
-                        ? static_cast<int64_t>(std::llround(pos))
-                        : static_cast<int64_t>(std::llround(pass_frames_ * 1000.0 / fps_));
-      pts += pts_offset_;
-      if (pts <= last_pts_) pts = last_pts_ + 1;  // strictly increasing, whatever the container says
+    if (ok) {
       last_pts_ = pts;
       ++pass_frames_;
       Frame f;
@@ -144,12 +149,15 @@ Result<std::optional<Frame>> RtspSource::Read() {
   if (!cap_.isOpened()) return Fail(ErrorCode::kUnavailable, "stream not open");
   cv::Mat img;
   bool ok = false;
+  double pos = -1;
   try {
-    ok = cap_.read(img);
+    ok = cap_.grab();
+    if (ok) pos = cap_.get(cv::CAP_PROP_POS_MSEC);
   } catch (const cv::Exception& e) {
     log::Warn("rtsp decode error", {{"url", Describe()}, {"error", e.what()}});
+    ok = false;
   }
-  if (!ok || img.empty() || img.type() != CV_8UC3) {
+  if (!ok) {
     cap_.release();
     return Fail(ErrorCode::kUnavailable, "RTSP stream stalled or closed");
   }
@@ -158,7 +166,6 @@ Result<std::optional<Frame>> RtspSource::Read() {
   // Stream time (the camera's RTP clock through FFmpeg) anchored at the arrival time of the
   // first frame after each open: pts then show how late frames are read (the pipeline's lag),
   // and stay monotonic across reconnects. Without usable stream time, the arrival time.
-  double pos = cap_.get(cv::CAP_PROP_POS_MSEC);
   int64_t pts = arrival;
   if (std::isfinite(pos) && pos >= 0) {
     const int64_t stream_ms = static_cast<int64_t>(std::llround(pos));
@@ -170,6 +177,18 @@ Result<std::optional<Frame>> RtspSource::Read() {
     pts = stream_ms + stream_offset_;
   }
   if (pts <= last_pts_) pts = last_pts_ + 1;
+  if (!wanted_ || wanted_(pts)) {
+    try {
+      ok = cap_.retrieve(img) && !img.empty() && img.type() == CV_8UC3;
+    } catch (const cv::Exception& e) {
+      log::Warn("rtsp decode error", {{"url", Describe()}, {"error", e.what()}});
+      ok = false;
+    }
+    if (!ok) {
+      cap_.release();
+      return Fail(ErrorCode::kUnavailable, "RTSP stream stalled or closed");
+    }
+  }
   last_pts_ = pts;
   Frame f;
   f.image = std::move(img);

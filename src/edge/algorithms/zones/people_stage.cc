@@ -1,7 +1,10 @@
 #include "edge/algorithms/zones/people_stage.h"
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
+
+#include <opencv2/imgproc.hpp>
 
 #include "common/log.h"
 #include "edge/detectors/detectors.h"
@@ -10,14 +13,49 @@ namespace linli::edge {
 
 namespace {
 
-// The memo: last frame's detections per shared detector.
+// The memo: the last frame's detections per shared detector, per region (frame pixels).
 struct MemoEntry {
   std::string camera_id;
   int64_t index = -1, pts_ms = -1;
   cv::Size size;
-  cv::Rect crop;
-  std::vector<Detection> dets;
+  std::vector<std::pair<cv::Rect, std::vector<Detection>>> regions;
 };
+
+constexpr int kMotionWidth = 160;  // the frame difference works at this width
+
+// `r` grown to at least min_w x min_h around its centre, kept inside `limit`.
+cv::Rect AtLeast(cv::Rect r, int min_w, int min_h, const cv::Rect& limit) {
+  auto grow = [](int& pos, int& len, int min_len, int lo, int hi) {
+    if (len < min_len) {
+      pos -= (min_len - len) / 2;
+      len = min_len;
+    }
+    len = std::min(len, hi - lo);
+    pos = std::clamp(pos, lo, std::max(lo, hi - len));
+  };
+  grow(r.x, r.width, min_w, limit.x, limit.x + limit.width);
+  grow(r.y, r.height, min_h, limit.y, limit.y + limit.height);
+  return r & limit;
+}
+
+// Merges rectangles that overlap (or nearly touch) until none do.
+std::vector<cv::Rect> MergeOverlapping(std::vector<cv::Rect> rs) {
+  bool merged = true;
+  while (merged) {
+    merged = false;
+    for (std::size_t i = 0; i < rs.size() && !merged; ++i)
+      for (std::size_t j = i + 1; j < rs.size(); ++j) {
+        cv::Rect a = rs[i], b = rs[j];
+        cv::Rect ai(a.x - 4, a.y - 4, a.width + 8, a.height + 8);
+        if ((ai & b).area() == 0) continue;
+        rs[i] = a | b;
+        rs.erase(rs.begin() + static_cast<std::ptrdiff_t>(j));
+        merged = true;
+        break;
+      }
+  }
+  return rs;
+}
 std::mutex& MemoMutex() {
   static std::mutex m;
   return m;
@@ -36,7 +74,8 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
                                          "min_score",     "min_height",     "crop_to_zones",
                                          "motion_gated",  "inertia_frames", "min_dwell_s",
                                          "exit_s",        "max_gap_s",      "update_interval_s",
-                                         "event_type",    "tracker_max_distance"};
+                                         "event_type",    "tracker_max_distance",
+                                         "motion_regions", "full_scan_s",  "motion_threshold"};
   known.insert(known.end(), extra.begin(), extra.end());
   LINLI_RETURN_IF_ERROR(r.CheckKnown(known));
   ZoneCommonParams p;
@@ -73,6 +112,10 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
   p.min_height = static_cast<float>(mh);
   LINLI_ASSIGN_OR_RETURN(p.crop_to_zones, r.Bool("crop_to_zones", true));
   LINLI_ASSIGN_OR_RETURN(p.motion_gated, r.Bool("motion_gated", true));
+  LINLI_ASSIGN_OR_RETURN(p.motion_regions, r.Bool("motion_regions", true));
+  LINLI_ASSIGN_OR_RETURN(double fs, r.Double("full_scan_s", p.full_scan_ms / 1000.0, 0, 86400));
+  p.full_scan_ms = static_cast<int64_t>(fs * 1000);
+  LINLI_ASSIGN_OR_RETURN(p.motion_threshold, r.Int("motion_threshold", p.motion_threshold, 1, 255));
   LINLI_ASSIGN_OR_RETURN(p.presence.inertia_frames,
                          r.Int("inertia_frames", presence.inertia_frames, 1, 1000));
   LINLI_ASSIGN_OR_RETURN(double dwell, r.Double("min_dwell_s", presence.min_dwell_ms / 1000.0,
@@ -127,26 +170,95 @@ cv::Rect PeopleStage::CropFor(cv::Size size) const {
   return r;
 }
 
+std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect& area) {
+  const cv::Size size = frame.image.size();
+  const bool full_due = p_.full_scan_ms > 0
+                            ? frame.pts_ms - last_full_scan_ms_ >= p_.full_scan_ms
+                            : last_full_scan_ms_ == INT64_MIN;
+  if (!p_.motion_regions) return {area};
+  // The motion reference: the previous analysed frame, grey, kMotionWidth px wide.
+  const int mw = std::min(kMotionWidth, size.width);
+  const int mh = std::max(1, static_cast<int>(std::lround(size.height * static_cast<double>(mw) /
+                                                          size.width)));
+  cv::Mat small, grey;
+  cv::resize(frame.image, small, cv::Size(mw, mh), 0, 0, cv::INTER_AREA);
+  if (small.channels() == 3) {
+    cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
+  } else {
+    grey = small;
+  }
+  cv::Mat prev = prev_grey_;
+  prev_grey_ = grey;
+  if (full_due || prev.empty() || prev.size() != grey.size()) {
+    last_full_scan_ms_ = frame.pts_ms;
+    return {area};
+  }
+  std::vector<cv::Rect> rs;
+  // Around what moved: blobs of the dilated difference mask, in frame pixels.
+  cv::Mat diff, mask, labels, stats, centroids;
+  cv::absdiff(grey, prev, diff);
+  cv::threshold(diff, mask, p_.motion_threshold, 255, cv::THRESH_BINARY);
+  cv::dilate(mask, mask, cv::Mat(), cv::Point(-1, -1), 2);
+  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  const double fx = static_cast<double>(size.width) / mw, fy = static_cast<double>(size.height) / mh;
+  const cv::Rect frame_rect(0, 0, size.width, size.height);
+  for (int i = 1; i < n; ++i) {
+    if (stats.at<int>(i, cv::CC_STAT_AREA) < 12) continue;  // noise, not a person
+    cv::Rect b(cvFloor(stats.at<int>(i, cv::CC_STAT_LEFT) * fx),
+               cvFloor(stats.at<int>(i, cv::CC_STAT_TOP) * fy),
+               cvCeil(stats.at<int>(i, cv::CC_STAT_WIDTH) * fx),
+               cvCeil(stats.at<int>(i, cv::CC_STAT_HEIGHT) * fy));
+    // Often only part of a person changes (legs, an arm): room for the whole body around it,
+    // mostly above (the head over moving legs).
+    const int h = std::max(b.height, b.width);
+    rs.emplace_back(b.x - h / 2, b.y - h, b.width + h, b.height + h + h / 3);
+  }
+  // Around the people being tracked (they may stand still): their box and how far they can
+  // move until the next analysed frame.
+  for (const auto& t : tracker_.tracks()) {
+    const cv::Rect2f& tb = t.box;
+    rs.emplace_back(cvFloor(tb.x - 0.6f * tb.width), cvFloor(tb.y - 0.25f * tb.height),
+                    cvCeil(2.2f * tb.width), cvCeil(1.5f * tb.height));
+  }
+  // Big enough for a person-sized detection window (HOG: 64 x 128), inside the search area.
+  for (auto& r : rs) r = AtLeast(r & frame_rect, 96, 160, area);
+  std::erase_if(rs, [](const cv::Rect& r) { return r.area() <= 0; });
+  rs = MergeOverlapping(std::move(rs));
+  int64_t px = 0;
+  for (const auto& r : rs) px += r.area();
+  if (px > 0.6 * static_cast<double>(area.area())) {
+    last_full_scan_ms_ = frame.pts_ms;
+    return {area};  // one pass over the area is cheaper than overlapping pieces
+  }
+  return rs;
+}
+
 bool PeopleStage::Step(const Frame& frame) {
   size_ = frame.image.size();
-  cv::Rect crop = CropFor(size_);
-  std::vector<Detection> dets;
-  bool memo_hit = false;
+  const cv::Rect area = CropFor(size_);
+  regions_ = RegionsFor(frame, area);
   const Detector* key = p_.detector.get();
+  std::vector<Detection> dets;
+  std::vector<std::pair<cv::Rect, std::vector<Detection>>> computed;
+  MemoEntry memo;
   if (p_.shared_detector) {
     std::lock_guard lock(MemoMutex());
     auto it = Memo().find(key);
     if (it != Memo().end() && it->second.camera_id == camera_id_ &&
         it->second.index == frame.index && it->second.pts_ms == frame.pts_ms &&
-        it->second.size == size_ && it->second.crop == crop) {
-      dets = it->second.dets;
-      memo_hit = true;
-    }
+        it->second.size == size_)
+      memo = it->second;
   }
-  if (!memo_hit) {
+  for (const auto& region : regions_) {
+    auto hit = std::find_if(memo.regions.begin(), memo.regions.end(),
+                            [&](const auto& m) { return m.first == region; });
+    if (hit != memo.regions.end()) {
+      dets.insert(dets.end(), hit->second.begin(), hit->second.end());
+      continue;
+    }
     Result<std::vector<Detection>> r = std::vector<Detection>{};
     try {
-      r = p_.detector->Detect(crop.area() == size_.area() ? frame.image : frame.image(crop));
+      r = p_.detector->Detect(region.area() == size_.area() ? frame.image : frame.image(region));
     } catch (const std::exception& e) {
       r = Fail(ErrorCode::kInternal, e.what());
     }
@@ -157,13 +269,22 @@ bool PeopleStage::Step(const Frame& frame) {
                                               {"count", std::to_string(errors_)}});
       return false;
     }
-    dets = std::move(*r);
-    for (auto& d : dets) d.box += cv::Point2f(static_cast<float>(crop.x), static_cast<float>(crop.y));
-    if (p_.shared_detector) {
-      std::lock_guard lock(MemoMutex());
-      Memo()[key] = MemoEntry{camera_id_, frame.index, frame.pts_ms, size_, crop, dets};
-    }
+    detected_px_ += region.area();
+    for (auto& d : *r)
+      d.box += cv::Point2f(static_cast<float>(region.x), static_cast<float>(region.y));
+    dets.insert(dets.end(), r->begin(), r->end());
+    computed.emplace_back(region, std::move(*r));
   }
+  if (p_.shared_detector && !computed.empty()) {
+    std::lock_guard lock(MemoMutex());
+    MemoEntry& m = Memo()[key];
+    if (m.camera_id != camera_id_ || m.index != frame.index || m.pts_ms != frame.pts_ms ||
+        m.size != size_)
+      m = MemoEntry{camera_id_, frame.index, frame.pts_ms, size_, {}};
+    for (auto& c : computed) m.regions.push_back(std::move(c));
+  }
+  // A person at the border of two adjacent regions may be found in both: one person.
+  if (regions_.size() > 1) dets = SuppressOverlaps(std::move(dets), 0.5f, 0.8f);
   std::erase_if(dets, [&](const Detection& d) {
     return d.score < p_.min_score || d.box.height < p_.min_height * size_.height ||
            std::find(p_.labels.begin(), p_.labels.end(), d.label) == p_.labels.end();

@@ -1,12 +1,24 @@
 // PeopleStage: the detect → filter → track step that the zone analyzers share, plus the
 // per-zone presence bookkeeping and the common parameters.
 //
+// Where the detector runs (the expensive part: HOG costs tens of ms on a 640 px frame): inside
+// the search area (the zones' surroundings with crop_to_zones, else the frame), and with
+// motion_regions only where it is needed — around what changed since the previous analysed
+// frame (a frame difference on a 160 px grey copy, dilated, one region per blob) and around
+// the people already tracked (who may stand still) — plus the whole search area on the first
+// frame and at least every full_scan_s, so that someone the motion mask missed is still found.
+// Regions are detected at the frame's own scale (so the detector finds the same sizes as on
+// the whole area), merged when they overlap, and their detections merged by NMS. When the
+// regions would cover most of the area, the area is detected once instead.
+//
 // When several analyzers of one camera use the camera's shared detector, the detections of a
-// frame are computed once (a process-wide memo keyed by detector, camera, frame index and
-// crop) and reused by the others. Thread-safety: a PeopleStage is used by one thread at a time;
-// the memo is guarded by a mutex.
+// frame are computed once per region (a process-wide memo keyed by detector, camera, frame
+// index and region) and reused by the others. Thread-safety: a PeopleStage is used by one
+// thread at a time; the memo is guarded by a mutex.
 #pragma once
 
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -28,6 +40,10 @@ struct ZoneCommonParams {
   float min_score = 0;
   float min_height = 0;                  // fraction of the frame height
   bool crop_to_zones = true;             // detect only around the watched zones
+  bool motion_regions = true;            // ... and there only where things move or people are
+  int64_t full_scan_ms = 10000;          // the whole search area at least this often (0: never
+                                         // after the first frame)
+  int motion_threshold = 20;             // grey-level change (0-255) counted as motion
   bool motion_gated = true;
   TrackerParams tracker;
   PresenceParams presence;
@@ -50,14 +66,24 @@ class PeopleStage {
   const PeopleTracker& tracker() const { return tracker_; }
   cv::Size frame_size() const { return size_; }
   int64_t detect_errors() const { return errors_; }
+  // The regions (frame pixels) the detector was run on in the last Step(), after merging.
+  const std::vector<cv::Rect>& last_regions() const { return regions_; }
+  // Pixels given to the detector so far, and frames analysed (for evaluations).
+  int64_t detected_pixels() const { return detected_px_; }
 
  private:
   cv::Rect CropFor(cv::Size size) const;
+  // The regions to detect on this frame (updates the motion reference).
+  std::vector<cv::Rect> RegionsFor(const Frame& frame, const cv::Rect& area);
   ZoneCommonParams p_;
   std::string camera_id_;
   PeopleTracker tracker_;
   cv::Size size_;
   int64_t errors_ = 0;
+  cv::Mat prev_grey_;                    // the last analysed frame, small grey (motion_regions)
+  int64_t last_full_scan_ms_ = INT64_MIN;
+  std::vector<cv::Rect> regions_;
+  int64_t detected_px_ = 0;
 };
 
 // Presence of every tracked person in one zone.

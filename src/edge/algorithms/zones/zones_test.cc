@@ -1,7 +1,10 @@
 // Tracker, presence (inertia/dwell/hysteresis), zone geometry and the three zone analyzers on
 // scripted detections (a fake Detector that answers what the test says), so that the expected
-// events are known exactly.
+// events are known exactly. The scripted detector answers in frame pixels whatever it is
+// given, so those tests detect on the whole frame (crop_to_zones and motion_regions off); the
+// regions themselves are tested with a detector that answers only inside the region given.
 #include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
 
 #include "edge/algorithms/zones/people_stage.h"
 #include "edge/algorithms/zones/presence.h"
@@ -165,7 +168,7 @@ Collect RunScript(Analyzer& a, ScriptedDetector& det, int frames, F script) {
 
 TEST(ZoneIntrusion, BeginsAfterDwellEndsAfterHysteresis) {
   auto det = std::make_shared<ScriptedDetector>();
-  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false}"),
+  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false, motion_regions: false}"),
                              "cameras[0].algorithms.zone_intrusion", Camera(det));
   ASSERT_TRUE(a) << a.error().ToString();
   // 5 fps. A person walks outside the zone on the left (always), another stands in the zone
@@ -222,7 +225,7 @@ TEST(ZoneIntrusion, EmptyZoneAndDetectorErrorsGiveNoEvents) {
 TEST(Loitering, LongStayLoitersWalkingThroughDoesNot) {
   auto det = std::make_shared<ScriptedDetector>();
   auto a = MakeLoitering(YAML::Load("{zones: [gate], loiter_s: 20, max_radius: 0.1, "
-                                    "crop_to_zones: false}"),
+                                    "crop_to_zones: false, motion_regions: false}"),
                          "k", Camera(det));
   ASSERT_TRUE(a) << a.error().ToString();
   // Person 1 walks slowly across the zone for 40 s (x 330 → 630): in the zone long, but moves
@@ -246,7 +249,7 @@ TEST(Loitering, LongStayLoitersWalkingThroughDoesNot) {
 TEST(Crowd, CountsOverTimeAndHysteresis) {
   auto det = std::make_shared<ScriptedDetector>();
   auto a = MakeCrowd(YAML::Load("{zones: [gate], min_people: 3, min_duration_s: 5, exit_s: 3, "
-                                "crop_to_zones: false}"),
+                                "crop_to_zones: false, motion_regions: false}"),
                      "k", Camera(det));
   ASSERT_TRUE(a) << a.error().ToString();
   // 4 people from 2 s to 20 s; one leaves at 12 s (3 remain); at 20 s two leave; a single
@@ -285,8 +288,8 @@ TEST(Crowd, CountsOverTimeAndHysteresis) {
 TEST(ZoneAnalyzers, SharedDetectorRunsOncePerFrame) {
   auto det = std::make_shared<ScriptedDetector>();
   auto cam = Camera(det);
-  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false}"), "a", cam);
-  auto b = MakeCrowd(YAML::Load("{zones: [gate], crop_to_zones: false}"), "b", cam);
+  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false, motion_regions: false}"), "a", cam);
+  auto b = MakeCrowd(YAML::Load("{zones: [gate], crop_to_zones: false, motion_regions: false}"), "b", cam);
   ASSERT_TRUE(a && b);
   Collect sink;
   for (int i = 0; i < 10; ++i) {
@@ -296,6 +299,84 @@ TEST(ZoneAnalyzers, SharedDetectorRunsOncePerFrame) {
     (*b)->Process(f, sink);
   }
   EXPECT_EQ(det->calls, 10);
+}
+
+// Finds the people of a painted scene that lie wholly inside the region it is given (as a real
+// detector would), in the region's pixels, and records the regions.
+class RegionDetector final : public Detector {
+ public:
+  Result<std::vector<Detection>> Detect(const cv::Mat& img) override {
+    cv::Size whole;
+    cv::Point at;
+    img.locateROI(whole, at);
+    cv::Rect2f region(static_cast<float>(at.x), static_cast<float>(at.y),
+                      static_cast<float>(img.cols), static_cast<float>(img.rows));
+    regions.push_back(cv::Rect(at.x, at.y, img.cols, img.rows));
+    std::vector<Detection> out;
+    for (const auto& p : people)
+      if ((p & region) == p)
+        out.push_back({p - cv::Point2f(region.x, region.y), "person", 0.9f});
+    return out;
+  }
+  std::vector<std::string> Labels() const override { return {"person"}; }
+  std::vector<cv::Rect2f> people;
+  std::vector<cv::Rect> regions;
+};
+
+TEST(ZoneAnalyzers, DetectsOnlyWhereThingsMoveOrPeopleAreTracked) {
+  auto det = std::make_shared<RegionDetector>();
+  auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false, full_scan_s: 4}"),
+                             "a", Camera(det));
+  ASSERT_TRUE(a);
+  Collect s;
+  // A grey yard; a person (40 x 100 px) walks right along y = 300, then stands at x = 500.
+  auto frame = [&](int64_t i, float x) {
+    Frame f = MakeFrame(i);
+    f.image = cv::Mat(kSize, CV_8UC3, cv::Scalar(90, 90, 90));
+    det->people = {cv::Rect2f(x - 20, 200, 40, 100)};
+    cv::rectangle(f.image, det->people[0], cv::Scalar(20, 20, 200), cv::FILLED);
+    return f;
+  };
+  int64_t i = 0;
+  (*a)->Process(frame(i++, 300), s);
+  ASSERT_EQ(det->regions.size(), 1u);  // first frame: the whole search area
+  EXPECT_EQ(det->regions[0], cv::Rect(0, 0, 640, 360));
+  for (float x = 315; x <= 500; x += 15) {
+    det->regions.clear();
+    (*a)->Process(frame(i++, x), s);
+    // Only around the person (moving and tracked): one region, far smaller than the frame,
+    // that holds them.
+    ASSERT_EQ(det->regions.size(), 1u) << x;
+    EXPECT_LT(det->regions[0].area(), 640 * 360 / 3) << x;
+    EXPECT_TRUE(det->regions[0].contains(cv::Point(static_cast<int>(x), 250))) << x;
+  }
+  ASSERT_EQ(s.Of(EventPhase::kBegin).size(), 1u);
+  // Standing still: the track's surroundings are still searched, so the event goes on.
+  for (int k = 0; k < 10; ++k) {
+    det->regions.clear();
+    (*a)->Process(frame(i++, 500), s);
+    ASSERT_EQ(det->regions.size(), 1u);
+    EXPECT_TRUE(det->regions[0].contains(cv::Point(500, 250)));
+  }
+  EXPECT_TRUE(s.Of(EventPhase::kEnd).empty());
+  // They leave (vanish); with nothing moving and nobody tracked, nothing is searched until the
+  // full scan is due (every 4 s = 20 frames at 5 fps).
+  int searched = 0, full = 0;
+  for (int k = 0; k < 40; ++k) {
+    det->regions.clear();
+    Frame f = frame(i++, 500);
+    f.image.setTo(cv::Scalar(90, 90, 90));
+    det->people.clear();
+    (*a)->Process(f, s);
+    if (k < 2) continue;  // the person vanishing is motion
+    for (const auto& r : det->regions) {
+      ++searched;
+      full += r == cv::Rect(0, 0, 640, 360);
+    }
+  }
+  EXPECT_GE(full, 1);
+  EXPECT_LE(searched, full + 12);  // the lost track's surroundings, until it is dropped (2 s)
+  EXPECT_EQ(s.Of(EventPhase::kEnd).size(), 1u);
 }
 
 TEST(ZoneAnalyzers, BadParamsNameTheKey) {
