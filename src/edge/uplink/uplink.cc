@@ -425,7 +425,7 @@ Result<int> Uplink::PublishRaw(const std::string& topic, const std::string& payl
 }
 
 void Uplink::SenderLoop() {
-  for (;;) {
+  for (bool stopping = false; !stopping;) {
     std::vector<Ack> acks;
     uint64_t gen;
     {
@@ -439,7 +439,7 @@ void Uplink::SenderLoop() {
       cv_.wait_for(lock, wait, [&] {
         return stop_ || wake_ || !acked_.empty() || (connected_.load() && gen_ != sender_gen_);
       });
-      if (stop_) break;
+      stopping = stop_;
       wake_ = false;
       acks.swap(acked_);
       gen = gen_;
@@ -467,6 +467,7 @@ void Uplink::SenderLoop() {
         std::erase_if(acks_out_, [&](const OutAck& o) { return o.serial == p.ack_serial; });
       }
     }
+    if (stopping) break;  // after taking in the last PUBACKs
     const bool new_gen = gen != sender_gen_ && connected_.load();
     if (new_gen) {
       // A new connection: nothing the old handle had in flight counts any more; start again
