@@ -4,18 +4,25 @@
 // MQTT 3.1.1, persistent session) and a gateway for its cameras: every event step is published
 // on the box's topic linli/v1/{compound}/{box}/up/event with data.camera_id naming the camera.
 //
-// Sending (one sender thread), in outbox order:
-//   1. every pending media item of the head entry is PUT over HTTP (MediaUploader); a retryable
-//      failure stops the queue and retries with exponential back-off (backoff_min_ms →
+// Sending, in outbox order:
+//   1. the media thread PUTs every pending media item over HTTP (MediaUploader), entry by
+//      entry in outbox order, ahead of the sender (uploads overlap with MQTT sends); a
+//      retryable failure stops it and retries with exponential back-off (backoff_min_ms →
 //      backoff_max_ms); a permanent refusal turns the item into a dead letter (kept in the
 //      outbox, counted, logged) and the event goes out without that reference;
-//   2. the step is published with QoS 1 and id "<event id>:<phase>:<seq>"; up to
+//   2. the sender thread publishes a step with QoS 1 and id "<event id>:<phase>:<seq>" once
+//      none of its media is pending (else it waits there, so order holds); up to
 //      `inflight_window` steps are in flight;
-//   3. only on the broker's PUBACK (on_publish for that mid) is the entry removed.
-// A connection that drops loses nothing: the libmosquitto handle is discarded with whatever it
-// had queued, and after the next CONNACK the sender starts again at the oldest unconfirmed
-// entry. A step may therefore reach the platform twice; its id makes that harmless. A process
-// kill at any point leaves unconfirmed entries in the outbox, which the next run sends.
+//   3. only on the broker's PUBACK (on_publish for that mid) is the entry removed; removals are
+//      group-committed (a batch per burst of PUBACKs, at most ~20 ms late, after the window was
+//      refilled), and before the sender starts over on a new connection.
+// "In order": MQTT keeps one client's QoS 1 publishes in order, so the first arrival of each
+// step id at the platform follows outbox order. A connection that drops loses nothing: the
+// libmosquitto handle is discarded with whatever it had queued, and after the next CONNACK the
+// sender starts again at the oldest unconfirmed entry — the platform may then see copies of
+// ids it already has (same id, same bytes) before the next new step; its id de-duplication
+// makes that harmless. A process kill at any point leaves unconfirmed entries in the outbox,
+// which the next run sends; a power cut may also undo removals (outbox.h), with the same effect.
 //
 // Presence: retained `online` on up/status at every connect, the MQTT will `offline`
 // (retained, QoS 1), and `offline` before a clean Stop(). Telemetry (telemetry.h) every
@@ -24,7 +31,8 @@
 // did not get its PUBACK is sent again after a reconnect.
 //
 // Threads: a network thread (connects with back-off; probes TCP first so that Stop() is never
-// stuck in a blocking connect; runs mosquitto_loop), the sender thread and the command thread.
+// stuck in a blocking connect; runs mosquitto_loop), the sender thread, the media thread and
+// the command thread.
 // Ownership: the Uplink owns its threads, the libmosquitto handle and the uploader; the outbox
 // and the hooks' targets must outlive it. Thread-safety: Start/Stop from one owner thread;
 // Connected()/Counters()/Wake() from any thread.
