@@ -113,6 +113,7 @@ std::string Canonical(const YAML::Node& n) {
   return e.c_str();
 }
 
+// Zone and line names: local to the camera's config (they appear in `data.zone` only).
 bool IsIdentifier(const std::string& s) {
   if (s.empty() || s.size() > 128) return false;
   for (unsigned char c : s) {
@@ -121,8 +122,9 @@ bool IsIdentifier(const std::string& s) {
   return true;
 }
 
+// `exact`: exactly `min_points` points (a line), else at least that many (a polygon).
 Result<std::vector<cv::Point2f>> ParsePoints(const YAML::Node& n, const std::string& key,
-                                             size_t min_points) {
+                                             size_t min_points, bool exact) {
   if (!n.IsDefined() || n.IsNull()) return InvalidArgument(key, "is required");
   if (!n.IsSequence()) return InvalidArgument(key, "must be a list of [x, y] points");
   std::vector<cv::Point2f> pts;
@@ -139,11 +141,12 @@ Result<std::vector<cv::Point2f>> ParsePoints(const YAML::Node& n, const std::str
     }
     pts.emplace_back(static_cast<float>(x), static_cast<float>(y));
   }
-  if (pts.size() < min_points) {
-    return InvalidArgument(key, "needs at least " + std::to_string(min_points) + " points (got " +
+  if (pts.size() < min_points || (exact && pts.size() != min_points)) {
+    return InvalidArgument(key, std::string(exact ? "needs exactly " : "needs at least ") +
+                                    std::to_string(min_points) + " points (got " +
                                     std::to_string(pts.size()) + ")");
   }
-  if (min_points >= 3) {
+  if (!exact && min_points >= 3) {
     double area = std::fabs(cv::contourArea(pts));
     if (area < 1e-6) return InvalidArgument(key, "polygon has no area (points are collinear)");
   }
@@ -207,6 +210,40 @@ Result<Schedule> ParseSchedule(const YAML::Node& n, const std::string& key) {
   return s;
 }
 
+// The keys every algorithm's mapping may have, handled here for all of them so that the
+// analyzers' factories never see them (kCommonAlgorithmKeys); and the keys that are checked here
+// for every analyzer because the platform must be able to carry them. Returns true if `k` was
+// one of the common keys (consumed), false if it belongs to the analyzer.
+Result<bool> ParseCommonAlgorithmKey(const std::string& k, const YAML::Node& v, AlgorithmConfig& a,
+                                     bool& enabled) {
+  const std::string key = a.key + "." + k;
+  if (k == "schedule") {
+    LINLI_ASSIGN_OR_RETURN(a.schedule, ParseSchedule(v, key));
+    return true;
+  }
+  if (k == "enabled") {
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, enabled)) {
+      return InvalidArgument(key, "must be true or false");
+    }
+    return true;
+  }
+  if (k == "comment") {
+    if (!v.IsScalar()) return InvalidArgument(key, "must be a string");
+    return true;
+  }
+  if (k == "schedules") {
+    // Analyzers built on ParamReader would accept and ignore it: a misspelling of `schedule`.
+    return InvalidArgument(key, "unknown key (the algorithm's time windows are `schedule:`)");
+  }
+  if (k == "event_type") {
+    // The analyzers that take an event_type check it loosely; what the uplink and the platform
+    // refuse must not be accepted here (every event would be lost).
+    if (!v.IsScalar()) return InvalidArgument(key, "must be a string");
+    LINLI_RETURN_IF_ERROR(CheckEventType(v.Scalar(), key));
+  }
+  return false;
+}
+
 Result<CameraConfig> ParseCamera(const YAML::Node& n, const std::string& key) {
   CameraConfig c;
   c.key = key;
@@ -217,9 +254,12 @@ Result<CameraConfig> ParseCamera(const YAML::Node& n, const std::string& key) {
                                     "reconnect", "max_lag_ms", "motion", "clip", "snapshot",
                                     "zones", "lines", "algorithms"}));
   LINLI_ASSIGN_OR_RETURN(c.id, r.String("id", std::nullopt));
-  if (!IsIdentifier(c.id)) {
-    return InvalidArgument(r.Sub("id"),
-                           "must be 1-128 characters of letters, digits, '-', '_', '.', ':'");
+  if (auto ok = CheckPlatformId(c.id, r.Sub("id"), kMaxCameraIdLength); !ok) {
+    // The camera's platform device id; 45 so that its telemetry names fit in 64 bytes.
+    return InvalidArgument(ok.error().field(),
+                           ok.error().message() +
+                               ": a camera id is its platform device id and names its telemetry "
+                               "metrics cam.<id>.<metric> (at most 64 bytes)");
   }
   LINLI_ASSIGN_OR_RETURN(c.url, r.String("url", std::nullopt));
   if (c.url.empty()) return InvalidArgument(r.Sub("url"), "must not be empty");
@@ -320,10 +360,11 @@ Result<CameraConfig> ParseCamera(const YAML::Node& n, const std::string& key) {
       if (!zone_names.insert(zone.name).second) {
         return InvalidArgument(z.Sub("name"), "duplicate zone/line name \"" + zone.name + "\"");
       }
+      // A line is a segment (2 points), kept apart from the polygons: analyzers only ever see
+      // `zones:` (CameraContext::zones), so a line is never watched as an area.
       LINLI_ASSIGN_OR_RETURN(zone.points, ParsePoints(z.Get("points"), z.Sub("points"),
-                                                      is_line ? 2 : 3));
-      if (is_line) c.line_names.push_back(zone.name);
-      c.zones.push_back(std::move(zone));
+                                                      is_line ? 2 : 3, /*exact=*/is_line));
+      (is_line ? c.lines : c.zones).push_back(std::move(zone));
     }
   }
 
@@ -331,30 +372,29 @@ Result<CameraConfig> ParseCamera(const YAML::Node& n, const std::string& key) {
   std::string akey = r.Sub("algorithms");
   if (algos.IsDefined() && !algos.IsNull()) {
     if (!algos.IsMap()) return InvalidArgument(akey, "must be a mapping {name: parameters}");
+    std::set<std::string> algo_names;
     for (const auto& kv : algos) {
       AlgorithmConfig a;
       a.name = kv.first.as<std::string>("");
       a.key = akey + "." + a.name;
       if (a.name.empty()) return InvalidArgument(akey, "algorithm name must not be empty");
+      // An algorithm is named by its registry name, which is also its state directory
+      // (<state_dir>/<camera>/<name>): a YAML key given twice would run it twice, sharing it.
+      if (!algo_names.insert(a.name).second) {
+        return InvalidArgument(a.key, "given twice: a camera runs each algorithm at most once "
+                                      "(merge the two parameter sets)");
+      }
       const YAML::Node& p = kv.second;
       if (p.IsDefined() && !p.IsNull() && !p.IsMap()) {
         return InvalidArgument(a.key, "parameters must be a mapping");
       }
-      // `schedule` and `enabled` belong to the pipeline; the rest goes to the factory.
       a.params = YAML::Node(YAML::NodeType::Map);
       bool enabled = true;
       if (p.IsMap()) {
         for (const auto& pkv : p) {
           std::string k = pkv.first.as<std::string>("");
-          if (k == "schedule") {
-            LINLI_ASSIGN_OR_RETURN(a.schedule, ParseSchedule(pkv.second, a.key + ".schedule"));
-          } else if (k == "enabled") {
-            if (!YAML::convert<bool>::decode(pkv.second, enabled)) {
-              return InvalidArgument(a.key + ".enabled", "must be true or false");
-            }
-          } else {
-            a.params[k] = YAML::Clone(pkv.second);
-          }
+          LINLI_ASSIGN_OR_RETURN(bool common, ParseCommonAlgorithmKey(k, pkv.second, a, enabled));
+          if (!common) a.params[k] = YAML::Clone(pkv.second);
         }
       }
       if (enabled) c.algorithms.push_back(std::move(a));
@@ -400,14 +440,10 @@ Result<BoxConfig> ParseRoot(const YAML::Node& root) {
   LINLI_RETURN_IF_ERROR(b.ExpectMap());
   LINLI_RETURN_IF_ERROR(b.OnlyKeys({"device_id", "compound_id", "state_dir", "events_jsonl"}));
   LINLI_ASSIGN_OR_RETURN(cfg.box.device_id, b.String("device_id", std::nullopt));
-  if (!IsIdentifier(cfg.box.device_id)) {
-    return InvalidArgument("box.device_id",
-                           "must be 1-128 characters of letters, digits, '-', '_', '.', ':'");
-  }
+  LINLI_RETURN_IF_ERROR(CheckPlatformId(cfg.box.device_id, "box.device_id"));
   LINLI_ASSIGN_OR_RETURN(cfg.box.compound_id, b.String("compound_id", std::string()));
-  if (!cfg.box.compound_id.empty() && !IsIdentifier(cfg.box.compound_id)) {
-    return InvalidArgument("box.compound_id",
-                           "must be 1-128 characters of letters, digits, '-', '_', '.', ':'");
+  if (!cfg.box.compound_id.empty()) {
+    LINLI_RETURN_IF_ERROR(CheckPlatformId(cfg.box.compound_id, "box.compound_id"));
   }
   LINLI_ASSIGN_OR_RETURN(cfg.box.state_dir, b.String("state_dir", std::string("edge-state")));
   LINLI_ASSIGN_OR_RETURN(cfg.box.events_jsonl, b.String("events_jsonl", std::string()));
@@ -491,6 +527,21 @@ Result<std::string> ReadTextFile(const std::string& path) {
 Result<BoxConfig> LoadBoxConfig(const std::string& path) {
   LINLI_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   return ParseBoxConfig(text);
+}
+
+Result<void> CheckRestartOnlyKeys(const BoxConfig& running, const BoxConfig& next) {
+  auto refuse = [](const std::string& key) -> Result<void> {
+    return Fail(ErrorCode::kFailedPrecondition, key + " cannot change without a restart", key);
+  };
+  if (next.box.device_id != running.box.device_id) return refuse("box.device_id");
+  if (next.box.compound_id != running.box.compound_id) return refuse("box.compound_id");
+  if (next.box.state_dir != running.box.state_dir) return refuse("box.state_dir");
+  if (next.box.events_jsonl != running.box.events_jsonl) return refuse("box.events_jsonl");
+  if (next.uplink_fingerprint != running.uplink_fingerprint) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the uplink section cannot change without a restart", "uplink");
+  }
+  return {};
 }
 
 Result<CameraConfig> SelectCamera(const BoxConfig& box, const std::string& camera_id) {

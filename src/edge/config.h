@@ -36,10 +36,15 @@ struct Schedule {
   bool Active(int64_t wall_ms) const;
 };
 
+// One entry of a camera's `algorithms:` mapping. An algorithm is named by its registry name,
+// once per camera. The keys common to every algorithm — `enabled`, `schedule` and `comment`
+// (free text, ignored) — are read by ParseBoxConfig and never reach the analyzer's factory;
+// `schedules` is refused as a misspelling, and an `event_type` must be one the platform
+// accepts (CheckEventType). Everything else is the analyzer's to validate.
 struct AlgorithmConfig {
   std::string name;     // registry name ("thrown_object", "zone_intrusion", ...)
   std::string key;      // "cameras[0].algorithms.thrown_object", for error messages
-  YAML::Node params;    // the algorithm's own mapping, without the pipeline's keys
+  YAML::Node params;    // the algorithm's own mapping, without the common keys
   Schedule schedule;
 };
 
@@ -83,14 +88,16 @@ struct CameraConfig {
   MotionConfig motion;
   ClipConfig clip;
   SnapshotConfig snapshot;
-  std::vector<Zone> zones;   // zones and lines (a line is a zone of 2+ points, `lines:`)
-  std::vector<std::string> line_names;
+  std::vector<Zone> zones;   // `zones:`, polygons (>= 3 points): what analyzers are given
+  std::vector<Zone> lines;   // `lines:`, segments (exactly 2 points); no analyzer uses them yet
   std::vector<AlgorithmConfig> algorithms;
   std::string key;           // "cameras[i]"
   std::string fingerprint;   // canonical text of the camera's node: equal = unchanged
   bool IsRtsp() const;
 };
 
+// device_id and compound_id are platform ids (CheckPlatformId); camera ids too, at most
+// kMaxCameraIdLength characters.
 struct BoxIdentity {
   std::string device_id;    // the box's own platform device id
   std::string compound_id;
@@ -116,6 +123,12 @@ Result<BoxConfig> LoadBoxConfig(const std::string& path);
 // One camera out of a box config or a single-camera file: the camera `camera_id`, or the only
 // camera if `camera_id` is empty (InvalidArgument if there are several).
 Result<CameraConfig> SelectCamera(const BoxConfig& box, const std::string& camera_id);
+
+// The keys a running box cannot take over from a pushed config (config.apply): box.device_id,
+// box.compound_id, box.state_dir, box.events_jsonl (the JSONL copy is opened once, at start)
+// and the uplink section (compared as written). OK if `next` keeps them all; else
+// FailedPrecondition naming the first key that changed. Nothing else is compared.
+Result<void> CheckRestartOnlyKeys(const BoxConfig& running, const BoxConfig& next);
 
 // Reads a whole file (InvalidArgument naming the path if it cannot).
 Result<std::string> ReadTextFile(const std::string& path);

@@ -4,14 +4,17 @@
 // the resolution a camera is analysed at. Plain values; thread-safety is the owner's concern.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <opencv2/core.hpp>
 
 #include "common/json.h"
+#include "common/result.h"
 
 namespace linli::edge {
 
@@ -38,10 +41,10 @@ struct TrackPoint {
   float x = 0, y = 0;
 };
 
-// A named polygon (electronic fence, ROI) or polyline, normalised.
+// A named polygon (electronic fence, ROI, facade) or line segment, normalised.
 struct Zone {
   std::string name;
-  std::vector<cv::Point2f> points;  // polygon vertices in order; >= 3 for a polygon
+  std::vector<cv::Point2f> points;  // polygon vertices in order (>= 3); a line has exactly 2
 };
 
 // What a Detector finds in one image, in PIXELS of the image it was given.
@@ -75,5 +78,24 @@ struct EdgeEvent {
   cv::Mat snapshot;
   int64_t snapshot_pts_ms = 0;
 };
+
+// What the platform can carry. The edge box does not depend on src/ingest, so the platform's
+// rules are restated here; they MIRROR the platform's and must change with them:
+//   - device ids (the {compound} and {device} of MQTT topics, the camera's device id in
+//     `data.camera_id`): 1-64 of [A-Za-z0-9_-], starting with a letter or digit
+//     (docs/protocol.md "Identity and credentials"; the uplink's IsValidDeviceId);
+//   - a camera's id also names its telemetry metrics, "cam.<id>.dropped_frames" of at most 64
+//     bytes (docs/protocol.md "Telemetry"), hence at most kMaxCameraIdLength characters;
+//   - event types: dotted lower case, [a-z0-9_] segments, at least one dot, starting with a
+//     letter, 3-64 bytes (IsValidEventType in src/ingest/decode.cc).
+// The config is validated with these at load, so that nothing the box runs is refused later.
+inline constexpr size_t kMaxPlatformIdLength = 64;
+inline constexpr size_t kMaxCameraIdLength = 45;
+bool IsPlatformId(std::string_view id, size_t max_length = kMaxPlatformIdLength);
+bool IsPlatformEventType(std::string_view type);
+// OK if valid; else InvalidArgument whose field is `key` and whose message gives the allowed form.
+Result<void> CheckPlatformId(std::string_view id, const std::string& key,
+                             size_t max_length = kMaxPlatformIdLength);
+Result<void> CheckEventType(std::string_view type, const std::string& key);
 
 }  // namespace linli::edge

@@ -419,6 +419,10 @@ Result<std::unique_ptr<Analyzer>> MakeCameraHealth(const YAML::Node& params,
        "frozen_changed", "occluded_s", "occluded_fraction", "flat_ratio", "blurred_s",
        "blur_ratio", "brightness_s", "dark_level", "bright_level", "saturated_fraction",
        "dark_ratio", "scene_s", "scene_similarity", "relearn_s"}));
+  // ParamReader lets `max_width` through for the analyzers that read it; this one does not.
+  if (r.Node("max_width").IsDefined())
+    return InvalidArgument(r.Key("max_width"),
+                           "unknown parameter: camera_health is given frames at most 640 wide");
   HealthParams p;
   LINLI_ASSIGN_OR_RETURN(p.learn_s, r.Double("learn_s", p.learn_s, 0.5, 3600));
   LINLI_ASSIGN_OR_RETURN(p.baseline_tau_s, r.Double("baseline_tau_s", p.baseline_tau_s, 1, 1e6));

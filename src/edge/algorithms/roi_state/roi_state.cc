@@ -299,6 +299,10 @@ Result<std::unique_ptr<Analyzer>> MakeRoiState(const YAML::Node& params, const s
   ParamReader r(params, key);
   LINLI_RETURN_IF_ERROR(r.CheckKnown({"roi", "check", "event_type", "alarm_states", "enroll",
                                       "min_duration_s", "interval_s", "min_margin", "k"}));
+  // ParamReader lets `max_width` through for the analyzers that read it; this one does not.
+  if (r.Node("max_width").IsDefined())
+    return InvalidArgument(r.Key("max_width"),
+                           "unknown parameter: roi_state is given frames at most 640 wide");
   RoiParams p;
   LINLI_ASSIGN_OR_RETURN(std::string roi, r.String("roi", ""));
   if (roi.empty()) return InvalidArgument(r.Key("roi"), "is required (a zone of this camera)");
@@ -324,8 +328,7 @@ Result<std::unique_ptr<Analyzer>> MakeRoiState(const YAML::Node& params, const s
     default_alarm = {"open"};
   }
   LINLI_ASSIGN_OR_RETURN(p.event_type, r.String("event_type", default_type));
-  if (p.event_type.empty() || p.event_type.find(' ') != std::string::npos)
-    return InvalidArgument(r.Key("event_type"), "must be a dotted name like vision.roi_state");
+  LINLI_RETURN_IF_ERROR(CheckEventType(p.event_type, r.Key("event_type")));
   LINLI_ASSIGN_OR_RETURN(p.alarm_states, r.Strings("alarm_states", default_alarm));
   if (p.alarm_states.empty())
     return InvalidArgument(r.Key("alarm_states"), "is required for check: custom");
