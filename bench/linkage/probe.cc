@@ -356,7 +356,7 @@ class Probe final : public MqttPoolListener {
   Steady::time_point Now() const { return clock_.Monotonic(); }
 
   bool PublishEvent(bool warmup) {
-    const std::string id = NewUuid();
+    const std::string id = NewRandomUuid();  // as third-party devices send: no order
     char payload[256];
     std::snprintf(payload, sizeof payload,
                   "{\"id\":\"%s\",\"ts\":%" PRId64 ",\"type\":\"gas.leak\",\"data\":{\"ch4_ppm\":%d,\"seq\":%" PRId64 "}}",

@@ -41,11 +41,29 @@ TEST(ClockTest, SimulatedClockMovesOnlyWhenTold) {
   EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(c.Monotonic() - m0).count(), 250);
 }
 
-TEST(IdsTest, UuidsAreV4AndDistinct) {
+TEST(IdsTest, UuidsAreV7TimeOrderedAndDistinct) {
   std::string a = NewUuid(), b = NewUuid();
   EXPECT_TRUE(IsUuid(a));
   EXPECT_NE(a, b);
-  EXPECT_EQ(a[14], '4');
+  EXPECT_EQ(a[14], '7');
+  EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b') << a;
+  // The first 48 bits are the Unix time in milliseconds.
+  const int64_t before = SystemClock().NowMs();
+  const std::string c = NewUuid();
+  const int64_t after = SystemClock().NowMs();
+  const int64_t ts = std::stoll(c.substr(0, 8) + c.substr(9, 4), nullptr, 16);
+  EXPECT_GE(ts, before);
+  EXPECT_LE(ts, after);
+  // Ids of different milliseconds sort in the order they were made (the timestamp prefix).
+  std::string prev = NewUuid();
+  for (int i = 0; i < 2000; ++i) {
+    std::string next = NewUuid();
+    EXPECT_GE(next.substr(0, 13), prev.substr(0, 13));
+    prev = next;
+  }
+  std::string r = NewRandomUuid();
+  EXPECT_TRUE(IsUuid(r));
+  EXPECT_EQ(r[14], '4');
   EXPECT_FALSE(IsUuid("not-a-uuid"));
   EXPECT_EQ(RandomHex(16).size(), 32u);
   auto pw = RandomPassword(24);

@@ -2,18 +2,17 @@
 
 #include <sodium.h>
 
+#include <atomic>
 #include <cstdint>
 
+#include "common/clock.h"
 #include "common/crypto.h"
 
 namespace linli {
 
-std::string NewUuid() {
-  InitCrypto();
-  uint8_t b[16];
-  randombytes_buf(b, sizeof b);
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
+namespace {
+
+std::string FormatUuid(const uint8_t (&b)[16]) {
   static const char* kHex = "0123456789abcdef";
   std::string s;
   s.reserve(36);
@@ -23,6 +22,35 @@ std::string NewUuid() {
     s.push_back(kHex[b[i] & 0xf]);
   }
   return s;
+}
+
+}  // namespace
+
+std::string NewUuid() {
+  InitCrypto();
+  // Never backwards within the process, even if the wall clock is stepped back.
+  static std::atomic<int64_t> last_ms{0};
+  int64_t ms = SystemClock().NowMs();
+  int64_t prev = last_ms.load(std::memory_order_relaxed);
+  while (ms > prev && !last_ms.compare_exchange_weak(prev, ms, std::memory_order_relaxed)) {
+  }
+  if (ms < prev) ms = prev;
+  uint8_t b[16];
+  randombytes_buf(b, sizeof b);
+  const auto t = static_cast<uint64_t>(ms);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(t >> (40 - 8 * i));
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  return FormatUuid(b);
+}
+
+std::string NewRandomUuid() {
+  InitCrypto();
+  uint8_t b[16];
+  randombytes_buf(b, sizeof b);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  return FormatUuid(b);
 }
 
 bool IsUuid(std::string_view s) {

@@ -8,8 +8,14 @@
 
 namespace linli {
 
-// A random RFC 4122 version-4 UUID in lowercase canonical form.
+// A time-ordered RFC 9562 version-7 UUID in lowercase canonical form: 48 bits of Unix time in
+// milliseconds (never going backwards within the process), then 74 random bits. Ids made later
+// sort later, so rows keyed by them are appended to B-tree indexes instead of scattered over
+// them (alarms, commands, work orders, events from the edge box). Not secret: it reveals when
+// it was made; use NewRandomUuid() or RandomHex() where that matters.
 std::string NewUuid();
+// A random RFC 4122 version-4 UUID (122 random bits) in lowercase canonical form.
+std::string NewRandomUuid();
 // True if `s` is a canonical UUID (any version, case-insensitive).
 bool IsUuid(std::string_view s);
 // `bytes` random bytes as lowercase hex (2*bytes characters).

@@ -134,6 +134,7 @@ void Ingestor::OnMessage(const mqtt::Message& m) {
       // Retained status replayed on (re)subscription carries no time; the platform's receive
       // time is the best it has.
       observations_.push_back({topic->device_id, now, *st, "status_topic"});
+      urgent_status_ = true;
       return;
     }
     case Channel::kAck: {
@@ -158,6 +159,7 @@ Result<void> Ingestor::Commit() {
   batch_.status_changes = changes;
   batch_.last_seen = directory_->TakeLastSeenToPersist();
   if (batch_.empty()) {
+    urgent_status_ = false;
     observations_.clear();
     message_ts_.clear();
     if (listener_ != nullptr && !acks_.empty()) {
@@ -185,6 +187,7 @@ Result<void> Ingestor::Commit() {
     // last_seen entries taken above are re-queued by the next Apply of the redelivered traffic.
     batch_ = {};
     since_first_event_ = 0;
+    urgent_status_ = false;
     observations_.clear();
     message_ts_.clear();
     acks_.clear();
@@ -233,6 +236,7 @@ Result<void> Ingestor::Commit() {
       log::Warn("ingest commit failed; the broker will redeliver", {{"error", second.error().ToString()}});
       batch_ = {};
       since_first_event_ = 0;
+      urgent_status_ = false;
       observations_.clear();
       message_ts_.clear();
       acks_.clear();
@@ -250,6 +254,7 @@ Result<void> Ingestor::Commit() {
   for (int64_t ts : message_ts_) store_latency_->Observe(std::max<int64_t>(0, done_ms - ts) / 1000.0);
   batch_ = {};
   since_first_event_ = 0;
+  urgent_status_ = false;
   observations_.clear();
   message_ts_.clear();
   acks_.clear();

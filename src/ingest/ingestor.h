@@ -65,6 +65,8 @@ class Ingestor final : public mqtt::MessageHandler {
   // microseconds — while a stream of events under load is still committed in batches.
   static constexpr int kEventGrace = 32;
   bool CommitSoon() const override { return !batch_.events.empty() && since_first_event_ >= kEventGrace; }
+  // Events, acknowledgements and status messages do not linger for a larger burst.
+  bool Urgent() const override { return !batch_.events.empty() || !acks_.empty() || urgent_status_; }
   void OnConnectionChange(bool connected) override;
 
   // Marks devices silent for longer than their heartbeat timeout offline (durably), opens
@@ -94,6 +96,7 @@ class Ingestor final : public mqtt::MessageHandler {
   std::vector<Observation> observations_;
   std::vector<int64_t> message_ts_;  // device ts of each stored message, for latency
   int since_first_event_ = 0;        // messages read after the burst's first event
+  bool urgent_status_ = false;       // a status-topic message is buffered
   std::vector<std::pair<std::string, Json>> acks_;  // command acknowledgements of the burst
 
   // linli_ingest_messages_total by channel (indexed by Channel) and for malformed topics.

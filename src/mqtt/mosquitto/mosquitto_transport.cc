@@ -2,6 +2,7 @@
 
 #include <mosquitto.h>
 #include <poll.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -216,12 +217,20 @@ void MosquittoTransport::AbortSession() {
 
 void MosquittoTransport::ReadBurst(int sock) {
   burst_ = 0;
+  const auto linger_until = clock_.Monotonic() + std::chrono::microseconds(opts_.linger_us);
   for (;;) {
     int rc = mosquitto_loop_read(mosq_, 1);
     if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0) break;  // connection closed
     if (burst_ >= opts_.max_burst || handler_->CommitSoon()) break;
     pollfd p{sock, POLLIN, 0};
-    if (::poll(&p, 1, 0) <= 0 || (p.revents & POLLIN) == 0) break;
+    if (::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0) continue;
+    // Nothing more to read now. Linger for more only if the burst is small and not urgent.
+    if (opts_.linger_us <= 0 || burst_ == 0 || burst_ >= opts_.linger_min_burst || handler_->Urgent()) break;
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(linger_until - clock_.Monotonic());
+    if (left.count() <= 0) break;
+    timespec ts{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+    p.revents = 0;
+    if (::ppoll(&p, 1, &ts, nullptr) <= 0 || (p.revents & POLLIN) == 0) break;
   }
   if (uncommitted_ == 0) return;
   int n = uncommitted_;

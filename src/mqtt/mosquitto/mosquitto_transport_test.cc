@@ -2,6 +2,8 @@
 #include "mqtt/mosquitto/mosquitto_transport.h"
 
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -166,6 +168,53 @@ TEST_F(TransportTest, ReceivesDeviceMessagesAndPublishesCommands) {
   EXPECT_EQ(h.downs_, 1);
   EXPECT_EQ(t.Publish("linli/v1/c1/d1/down/command", "x", 1, false).error().code(),
             ErrorCode::kFailedPrecondition);
+}
+
+// A handler that can declare its buffered messages urgent (events in linlid).
+class UrgencyHandler : public RecordingHandler {
+ public:
+  bool Urgent() const override { return urgent.load(); }
+  std::atomic<bool> urgent{false};
+};
+
+TEST_F(TransportTest, SmallBurstsLingerForMoreUnlessUrgent) {
+  auto dev = Device();
+  ASSERT_TRUE(dev);
+  UrgencyHandler h;
+  MosquittoOptions o = Options("linlid-linger");
+  o.linger_us = 30'000'000;  // far longer than the test: only a full burst or urgency commits
+  o.linger_min_burst = 3;
+  MosquittoTransport t(o, &h);
+  StartAndSync(t, h, *dev);
+  // Let a lingering sync burst (probes) finish: commit counts only grow from here.
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/probe", "fill-1"));
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/probe", "fill-2"));
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/probe", "fill-3"));
+  ASSERT_TRUE(h.WaitFor([&] { return h.buffered_.empty() && !h.committed_.empty() &&
+                                     h.committed_.back().payload.rfind("fill-", 0) == 0; }));
+  // Wait until every fill message is either committed or buffered, then count from a clean state.
+  ASSERT_TRUE(h.WaitFor([&] { return h.buffered_.empty(); }));
+  const size_t before = h.Committed().size();
+
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/telemetry", "t1"));
+  ASSERT_TRUE(h.WaitFor([&] { return h.buffered_.size() == 1; }));
+  // Received but not committed: the burst lingers for more.
+  EXPECT_FALSE(h.WaitFor([&] { return h.committed_.size() > before; }, milliseconds(300)));
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/telemetry", "t2"));
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/telemetry", "t3"));
+  ASSERT_TRUE(h.WaitFor([&] { return h.committed_.size() == before + 3; }));
+  {
+    std::lock_guard<std::mutex> l(h.mu_);
+    EXPECT_EQ(h.committed_[before].payload, "t1");
+    EXPECT_EQ(h.committed_[before + 2].payload, "t3");
+  }
+
+  // An urgent message does not wait for the burst to fill.
+  h.urgent = true;
+  ASSERT_TRUE(dev->Publish("linli/v1/c1/d1/up/event", "e1"));
+  ASSERT_TRUE(h.WaitFor([&] { return h.committed_.size() == before + 4; }));
+  EXPECT_EQ(h.Committed().back().payload, "e1");
+  t.Stop();
 }
 
 TEST_F(TransportTest, OversizedMessagesAreDeliveredAndCounted) {
