@@ -77,6 +77,61 @@ class OutboxTest : public ::testing::Test {
   SimulatedClock clock_{1'800'000'000'000};
 };
 
+// What the media thread reads: only entries with media still to upload, in order; an entry
+// leaves that list once each of its items is uploaded or dead-lettered. Removals with and
+// without media files (the latter committed without fsync) keep the accounting and the files
+// right, and the connection is back at FULL for the next Append (it survives a reopen).
+TEST_F(OutboxTest, PendingMediaListAndRemovalsOfEitherDurability) {
+  auto ob = Open();
+  ASSERT_TRUE(ob);
+  auto s1 = ob->Append(Step("e1", "begin"));
+  auto s2 = ob->Append(Step("e2", "begin", 100));
+  auto s3 = ob->Append(Step("e3", "begin"));
+  auto s4 = ob->Append(Step("e4", "begin", 200));
+  auto s5 = ob->Append(Step("e5", "begin", 300));
+  ASSERT_TRUE(s1 && s2 && s3 && s4 && s5);
+  auto pending = ob->WithPendingMedia(0, 10);
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending->size(), 3u);
+  EXPECT_EQ((*pending)[0].seq, *s2);
+  EXPECT_EQ((*pending)[1].seq, *s4);
+  EXPECT_EQ((*pending)[2].seq, *s5);
+  ASSERT_EQ((*pending)[0].media.size(), 1u);
+  EXPECT_EQ((*pending)[0].media[0].state, MediaState::kPending);
+  auto limited = ob->WithPendingMedia(*s2, 1);
+  ASSERT_TRUE(limited);
+  ASSERT_EQ(limited->size(), 1u);
+  EXPECT_EQ((*limited)[0].seq, *s4);
+
+  ASSERT_TRUE(ob->MarkMediaUploaded((*pending)[0].media[0].media_id));
+  ASSERT_TRUE(ob->MarkMediaDead((*pending)[1].media[0].media_id, 400, "refused"));
+  pending = ob->WithPendingMedia(0, 10);
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].seq, *s5);
+
+  // e1 and e3 have no files (a NORMAL commit); e2 has an uploaded file (FULL).
+  ASSERT_TRUE(ob->Remove(std::vector<int64_t>{*s1, *s3}));
+  ASSERT_TRUE(ob->Remove(std::vector<int64_t>{*s2}));
+  EXPECT_EQ(ob->Stats().entries, 2);
+  EXPECT_EQ(FilesIn(MediaDir()), 2u) << "e4's dead letter and e5's pending file";
+  auto s6 = ob->Append(Step("e6", "begin"));
+  ASSERT_TRUE(s6);
+  const int64_t bytes = ob->Stats().bytes;
+  ob.reset();
+  ob = Open();
+  ASSERT_TRUE(ob);
+  EXPECT_EQ(ob->Stats().entries, 3);
+  EXPECT_EQ(ob->Stats().bytes, bytes);
+  auto left = ob->Next(0, 10);
+  ASSERT_TRUE(left);
+  ASSERT_EQ(left->size(), 3u);
+  EXPECT_EQ((*left)[0].seq, *s4);
+  EXPECT_TRUE((*left)[0].media.empty()) << "dead-lettered, reference gone";
+  EXPECT_EQ((*left)[1].seq, *s5);
+  EXPECT_EQ((*left)[2].seq, *s6);
+}
+
 TEST_F(OutboxTest, EntriesComeOutInOrderWithMediaReferences) {
   auto ob = Open();
   std::vector<int64_t> seqs;
