@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <time.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -289,8 +291,15 @@ void MosquittoTransport::Run() {
     if (session_aborted_ || mosquitto_socket(mosq_) < 0) continue;
     // Everything read so far is committed: writing (PUBACKs, PINGREQ, our PUBLISHes) is safe.
     mosquitto_loop_misc(mosq_);
-    if (mosquitto_socket(mosq_) >= 0 && mosquitto_want_write(mosq_)) {
+    if (const int fd = mosquitto_socket(mosq_); fd >= 0 && mosquitto_want_write(mosq_)) {
+      // libmosquitto writes each queued packet (a burst's PUBACKs: 4 bytes each) with its own
+      // write(); with TCP_NODELAY each would leave as its own segment, costing us and the broker
+      // a trip through the TCP stack per message. Corked, they leave together when uncorked,
+      // right after the loop: no added delay.
+      int on = 1, off = 0;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
       mosquitto_loop_write(mosq_, 1);
+      if (mosquitto_socket(mosq_) == fd) ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
     }
   }
   Shutdown();
