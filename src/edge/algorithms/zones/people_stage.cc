@@ -215,10 +215,20 @@ std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect
   }
   // Around the people being tracked (they may stand still): their box and how far they can
   // move until the next analysed frame.
+  // While a person is missed the tracker moves their box on with their last velocity; someone
+  // who stopped is still where they were last seen, so both places are searched.
+  auto around = [](const cv::Rect2f& b) {
+    return cv::Rect(cvFloor(b.x - 0.6f * b.width), cvFloor(b.y - 0.25f * b.height),
+                    cvCeil(2.2f * b.width), cvCeil(1.5f * b.height));
+  };
   for (const auto& t : tracker_.tracks()) {
-    const cv::Rect2f& tb = t.box;
-    rs.emplace_back(cvFloor(tb.x - 0.6f * tb.width), cvFloor(tb.y - 0.25f * tb.height),
-                    cvCeil(2.2f * tb.width), cvCeil(1.5f * tb.height));
+    cv::Rect r = around(t.box);
+    if (!t.matched && !t.path.empty()) {
+      const TrackPoint& feet = t.path.back();
+      r |= around(cv::Rect2f(feet.x - t.box.width / 2, feet.y - t.box.height, t.box.width,
+                             t.box.height));
+    }
+    rs.push_back(r);
   }
   // Big enough for a person-sized detection window (HOG: 64 x 128), inside the search area.
   for (auto& r : rs) r = AtLeast(r & frame_rect, 96, 160, area);
@@ -283,8 +293,6 @@ bool PeopleStage::Step(const Frame& frame) {
       m = MemoEntry{camera_id_, frame.index, frame.pts_ms, size_, {}};
     for (auto& c : computed) m.regions.push_back(std::move(c));
   }
-  // A person at the border of two adjacent regions may be found in both: one person.
-  if (regions_.size() > 1) dets = SuppressOverlaps(std::move(dets), 0.5f, 0.8f);
   std::erase_if(dets, [&](const Detection& d) {
     return d.score < p_.min_score || d.box.height < p_.min_height * size_.height ||
            std::find(p_.labels.begin(), p_.labels.end(), d.label) == p_.labels.end();

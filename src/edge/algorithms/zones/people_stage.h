@@ -8,7 +8,7 @@
 // the people already tracked (who may stand still) — plus the whole search area on the first
 // frame and at least every full_scan_s, so that someone the motion mask missed is still found.
 // Regions are detected at the frame's own scale (so the detector finds the same sizes as on
-// the whole area), merged when they overlap, and their detections merged by NMS. When the
+// the whole area) and merged while they overlap, so no person is found twice. When the
 // regions would cover most of the area, the area is detected once instead.
 //
 // When several analyzers of one camera use the camera's shared detector, the detections of a
