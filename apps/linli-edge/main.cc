@@ -5,7 +5,9 @@
 //   linli-edge analyze --input VIDEO --camera CONFIG --out EVENTS.jsonl
 //                                           one camera's algorithms over a file, as fast as it
 //                                           decodes; one JSON event per line; summary on stderr
-//   linli-edge check-config FILE            validate a config (every analyzer's parameters too)
+//   linli-edge check-config FILE            validate a config as `run` does (every analyzer's
+//                                           parameters and the uplink section too), without
+//                                           connecting anywhere
 //
 // Exit status: 0 success, 1 runtime failure (input not a video, cannot write), 2 bad usage or
 // config (the message names the key). See docs/edge.md.
@@ -26,6 +28,9 @@
 #include "edge/pipeline.h"
 #include "edge/sources.h"
 #include "uplink_wiring.h"
+#ifdef LINLI_EDGE_HAVE_UPLINK
+#include "edge/uplink/edge_uplink.h"
+#endif
 
 namespace {
 
@@ -51,12 +56,27 @@ std::string FormatStats(const CameraStats& s) {
   return buf;
 }
 
+// Everything `run` checks before it starts, without opening anything on the network: every
+// analyzer and the detector are created once, and the uplink section is parsed and validated
+// as EdgeUplink::Open does (the outbox is not opened). check-config and run both call this, so
+// that a config check-config accepts is one run accepts.
+Result<void> ValidateBox(const BoxConfig& cfg) {
+  RegisterBuiltinAnalyzers(AnalyzerRegistry::Default());
+  LINLI_RETURN_IF_ERROR(ValidateAnalyzers(cfg, AnalyzerRegistry::Default(),
+                                          BuiltinDetectorFactory(), cfg.box.state_dir));
+#ifdef LINLI_EDGE_HAVE_UPLINK
+  if (cfg.uplink && !cfg.uplink.IsNull()) {
+    LINLI_ASSIGN_OR_RETURN(BoxUplinkConfig up, ParseUplinkConfig(cfg.uplink, cfg.box));
+    LINLI_RETURN_IF_ERROR(Uplink::Validate(up.uplink));
+  }
+#endif
+  return {};
+}
+
 int CheckConfig(const std::string& path) {
   auto cfg = LoadBoxConfig(path);
   if (!cfg) return ConfigError(cfg.error());
-  RegisterBuiltinAnalyzers(AnalyzerRegistry::Default());
-  auto v = ValidateAnalyzers(*cfg, AnalyzerRegistry::Default(), BuiltinDetectorFactory(),
-                             cfg->box.state_dir);
+  auto v = ValidateBox(*cfg);
   if (!v) return ConfigError(v.error());
   size_t algos = 0;
   for (const auto& c : cfg->cameras) algos += c.algorithms.size();
@@ -169,9 +189,7 @@ int Run(const RunArgs& a) {
   if (!text) return ConfigError(text.error());
   auto cfg = ParseBoxConfig(*text);
   if (!cfg) return ConfigError(cfg.error());
-  RegisterBuiltinAnalyzers(AnalyzerRegistry::Default());
-  auto valid = ValidateAnalyzers(*cfg, AnalyzerRegistry::Default(), BuiltinDetectorFactory(),
-                                 cfg->box.state_dir);
+  auto valid = ValidateBox(*cfg);
   if (!valid) return ConfigError(valid.error());
 
   // Block the stop signals before any thread starts, so that only sigwait() below sees them.
@@ -192,8 +210,13 @@ int Run(const RunArgs& a) {
                     opts);
   (*uplink)->SetStatsProvider(pipeline.StatsFn());
   const std::string config_path = a.config;
-  (*uplink)->SetConfigApplier([&pipeline, config_path](const std::string& yaml) -> Result<void> {
-    LINLI_RETURN_IF_ERROR(pipeline.ApplyConfig(yaml));
+  // The keys that need a restart keep their start-up values for the whole run.
+  const BoxConfig started = *cfg;
+  (*uplink)->SetConfigApplier([&pipeline, config_path,
+                               started](const std::string& yaml) -> Result<void> {
+    LINLI_ASSIGN_OR_RETURN(BoxConfig next, ParseBoxConfig(yaml));
+    LINLI_RETURN_IF_ERROR(CheckRestartOnlyKeys(started, next));
+    LINLI_RETURN_IF_ERROR(pipeline.Apply(next));
     if (!PersistConfig(config_path, yaml)) {
       log::Warn("applied config not saved", {{"path", config_path}});
     }
@@ -249,8 +272,10 @@ int main(int argc, char** argv) {
                       "without an uplink it is the only output, default <state_dir>/events.jsonl)");
   run_cmd->add_flag("--until-idle", run.until_idle,
                     "exit when every camera has ended or failed (files without loop)");
-  run_cmd->add_option("--stats-interval", run.stats_interval_s,
-                      "seconds between stats log lines (default 30, > 0)");
+  run_cmd
+      ->add_option("--stats-interval", run.stats_interval_s,
+                   "seconds between stats log lines (default 30, 1-86400)")
+      ->check(CLI::Range(1, 86400));
 
   AnalyzeArgs an;
   auto* an_cmd = app.add_subcommand("analyze", "run one camera's algorithms over a video file");
@@ -266,7 +291,7 @@ int main(int argc, char** argv) {
 
   std::string check_path;
   auto* check_cmd = app.add_subcommand(
-      "check-config", "validate a config file (not its uplink section: run checks that)");
+      "check-config", "validate a config file as run does (uplink section included), offline");
   check_cmd->add_option("file", check_path, "config (YAML)")->required();
 
   try {

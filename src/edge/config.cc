@@ -254,12 +254,13 @@ Result<CameraConfig> ParseCamera(const YAML::Node& n, const std::string& key) {
                                     "reconnect", "max_lag_ms", "motion", "clip", "snapshot",
                                     "zones", "lines", "algorithms"}));
   LINLI_ASSIGN_OR_RETURN(c.id, r.String("id", std::nullopt));
-  if (auto ok = CheckPlatformId(c.id, r.Sub("id"), kMaxCameraIdLength); !ok) {
+  if (!IsPlatformId(c.id, kMaxCameraIdLength)) {
     // The camera's platform device id; 45 so that its telemetry names fit in 64 bytes.
-    return InvalidArgument(ok.error().field(),
-                           ok.error().message() +
-                               ": a camera id is its platform device id and names its telemetry "
-                               "metrics cam.<id>.<metric> (at most 64 bytes)");
+    return InvalidArgument(r.Sub("id"), "must be 1-" + std::to_string(kMaxCameraIdLength) +
+                                            " characters of [A-Za-z0-9_-], starting with a "
+                                            "letter or digit: the camera's platform device id, "
+                                            "which also names its telemetry metrics "
+                                            "cam.<id>.<metric> (got \"" + c.id + "\")");
   }
   LINLI_ASSIGN_OR_RETURN(c.url, r.String("url", std::nullopt));
   if (c.url.empty()) return InvalidArgument(r.Sub("url"), "must not be empty");

@@ -8,8 +8,10 @@
 //   ```yaml rejected   a complete config that must be refused; the very next fenced block
 //                      (```text) holds the one line linli-edge prints for it
 //   ```yaml            a fragment: must at least be valid YAML
-// Every examples/edge/*.yaml must be accepted and be named in docs/edge.md.
+// Every examples/edge/*.yaml must be accepted and be named in docs/edge.md. The program itself
+// (LINLI_BIN_DIR/linli-edge, when built) must print the quoted line for every refused config.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -82,8 +84,8 @@ std::vector<Block> FencedBlocks(const std::string& md) {
   return out;
 }
 
-// What `linli-edge check-config` (or `run`, for the uplink section) would say about `yaml`:
-// empty if it is accepted, else the line it prints.
+// What `linli-edge check-config` (and `run`) would say about `yaml`: empty if it is accepted,
+// else the line it prints. Mirrors ValidateBox in apps/linli-edge/main.cc.
 std::string Check(const std::string& yaml, const fs::path& state_dir) {
   auto say = [](const Error& e) {
     return "linli-edge: config error: " + (e.field().empty() ? std::string() : e.field() + ": ") +
@@ -99,6 +101,8 @@ std::string Check(const std::string& yaml, const fs::path& state_dir) {
   if (cfg->uplink && !cfg->uplink.IsNull()) {
     auto u = ParseUplinkConfig(cfg->uplink, cfg->box);
     if (!u) return say(u.error());
+    auto uv = Uplink::Validate(u->uplink);
+    if (!uv) return say(uv.error());
   }
 #endif
   return "";
@@ -181,6 +185,66 @@ TEST_F(EdgeDocs, EveryExampleIsAcceptedAndDocumented) {
     EXPECT_EQ(Check(text, state_dir_), "") << name;
   }
   EXPECT_GE(files, 7);
+}
+
+// ---- the linli-edge program ----
+
+struct Proc {
+  int status = -1;
+  std::string err;
+};
+
+fs::path EdgeBinary() {
+  const char* bin = std::getenv("LINLI_BIN_DIR");
+  return fs::path(bin != nullptr ? bin : "bin") / "linli-edge";
+}
+
+Proc RunEdge(const std::string& args, const fs::path& dir) {
+  const fs::path err = dir / "stderr";
+  std::string cmd = EdgeBinary().string() + " " + args + " >/dev/null 2>" + err.string();
+  Proc p;
+  int rc = std::system(cmd.c_str());
+  p.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  p.err = ReadAll(err);
+  return p;
+}
+
+// `linli-edge check-config` refuses the documented refusals of the uplink section with the
+// quoted line: check-config validates everything `run` validates. (The other refusals go
+// through the same library calls, checked above; one process per block would be slow.)
+TEST_F(EdgeDocs, CheckConfigProgramPrintsTheQuotedErrors) {
+#ifndef LINLI_EDGE_HAVE_UPLINK
+  GTEST_SKIP() << "this build has no uplink library";
+#endif
+  if (!fs::exists(EdgeBinary())) GTEST_SKIP() << EdgeBinary() << " is not built";
+  const auto blocks = FencedBlocks(doc_);
+  int checked = 0;
+  for (size_t i = 0; i + 1 < blocks.size(); ++i) {
+    if (blocks[i].info != "yaml rejected") continue;
+    const std::string quoted = Trim(blocks[i + 1].body);
+    if (!quoted.starts_with("linli-edge: config error: uplink.")) continue;
+    const fs::path file = state_dir_ / ("rejected-" + std::to_string(blocks[i].line) + ".yaml");
+    std::ofstream(file) << blocks[i].body;
+    auto p = RunEdge("check-config " + file.string(), state_dir_);
+    EXPECT_EQ(p.status, 2) << "docs/edge.md:" << blocks[i].line << "\n" << p.err;
+    EXPECT_NE(p.err.find(quoted + "\n"), std::string::npos)
+        << "docs/edge.md:" << blocks[i].line << ": expected\n" << quoted << "\ngot\n" << p.err;
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
+}
+
+// A stats interval below one second would make `run` log continuously: refused as bad usage.
+TEST_F(EdgeDocs, RunRefusesAStatsIntervalBelowOneSecond) {
+  if (!fs::exists(EdgeBinary())) GTEST_SKIP() << EdgeBinary() << " is not built";
+  const fs::path file = state_dir_ / "box.yaml";
+  std::ofstream(file) << "box: {device_id: edge-box-01}\ncameras: []\n";
+  for (const char* bad : {"0", "-5"}) {
+    auto p = RunEdge("run --config " + file.string() + " --until-idle --stats-interval " + bad,
+                     state_dir_);
+    EXPECT_EQ(p.status, 2) << bad << ": " << p.err;
+    EXPECT_NE(p.err.find("--stats-interval"), std::string::npos) << p.err;
+  }
 }
 
 }  // namespace
