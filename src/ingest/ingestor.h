@@ -12,7 +12,6 @@
 #pragma once
 
 #include <array>
-
 #include <cstdint>
 #include <mutex>
 #include <string>

@@ -1,12 +1,12 @@
 #include "mqtt/mosquitto/mosquitto_transport.h"
 
 #include <mosquitto.h>
-#include <poll.h>
-#include <time.h>
-#include <sys/eventfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -231,8 +231,9 @@ void MosquittoTransport::ReadBurst(int sock) {
     const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(linger_until - clock_.Monotonic());
     if (left.count() <= 0) break;
     timespec ts{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
-    p.revents = 0;
-    if (::ppoll(&p, 1, &ts, nullptr) <= 0 || (p.revents & POLLIN) == 0) break;
+    // A publish queued meanwhile (a command) ends the linger: it leaves after this commit.
+    pollfd fds[2] = {{sock, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (::ppoll(fds, 2, &ts, nullptr) <= 0 || (fds[1].revents & POLLIN) != 0 || (fds[0].revents & POLLIN) == 0) break;
   }
   if (uncommitted_ == 0) return;
   int n = uncommitted_;
