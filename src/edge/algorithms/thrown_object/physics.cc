@@ -77,6 +77,22 @@ std::optional<LinearFit> FitLinear(std::span<const double> t, std::span<const do
   return f;
 }
 
+size_t DepartureIndex(std::span<const FallPoint> points, int min_rest, double rest_px) {
+  const size_t m = static_cast<size_t>(std::max(1, min_rest));
+  for (size_t i = points.size(); i-- > m;) {
+    const FallPoint& p = points[i];
+    bool still = true;
+    for (size_t k = i - m; k < i && still; ++k) {
+      const double tol = rest_px + (std::max(p.size_px, points[k].size_px)) / 3.0;
+      still = std::hypot(points[k].px.x - p.px.x, points[k].px.y - p.px.y) <= tol;
+    }
+    // The still stretch ends at i, but within the tolerance the fall may already have begun:
+    // it starts at the stretch's first point at the latest.
+    if (still) return i - m;
+  }
+  return 0;
+}
+
 FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,
                      const FallLimits& limits) {
   FallVerdict v;

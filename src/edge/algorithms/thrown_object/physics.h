@@ -73,6 +73,14 @@ struct FallVerdict {
   double score = 0;         // [0, 1]
 };
 
+// Where a fall that began from rest starts: the first index of the last run of `min_rest` + 1
+// points that lie within `rest_px` plus a third of the object's size of the run's last one
+// (the object still, or only just starting to fall) — a pot pushed off a sill, a bag held out of a window, or a track that
+// sat on a flickering lit window or shake residue before the object's fall passed through it
+// and took the track over. 0 if the object never rested. Testing and fitting the fall from
+// there keeps the still part out of the parabola and puts the origin where the fall began.
+size_t DepartureIndex(std::span<const FallPoint> points, int min_rest = 5, double rest_px = 1.5);
+
 // Tests a track (points in time order) against the facade's gravity. Always fills the fitted
 // quantities it could compute; `accepted` only if every limit holds.
 FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,

@@ -60,6 +60,7 @@ struct EvalOptions {
   int jobs = 1;
   bool speed = false;
   bool speed_only = false;
+  bool generate_only = false;
   std::vector<std::string> params;  // key=value overrides
   double tol_floors = 1.0;
   double tol_columns = 1.0;
@@ -604,6 +605,8 @@ int main(int argc, char** argv) {
   app.add_option("--jobs", eo.jobs, "clips processed in parallel");
   app.add_flag("--speed", eo.speed, "also measure the cost per frame at 720p and 1080p");
   app.add_flag("--speed-only", eo.speed_only, "only the speed measurement");
+  app.add_flag("--generate-only", eo.generate_only,
+               "write the set's clips (if missing) without analysing them");
   app.add_option("--param", eo.params, "analyzer parameter override key=value (repeatable)");
   app.add_option("--tol-floors", eo.tol_floors, "origin tolerance, floors");
   app.add_option("--tol-columns", eo.tol_columns, "origin tolerance, window columns");
@@ -635,6 +638,29 @@ int main(int argc, char** argv) {
       std::erase_if(specs, [&](const ClipSpec& s) {
         return list.find("," + s.name + ",") == std::string::npos;
       });
+    }
+    if (eo.generate_only) {
+      std::atomic<size_t> next_clip{0};
+      std::atomic<int> failed{0};
+      auto Writer = [&] {
+        for (size_t i; (i = next_clip.fetch_add(1)) < specs.size();) {
+          const ClipSpec& s = specs[i];
+          if (!s.generated || (!eo.regenerate && fs::exists(s.path) && fs::exists(s.truth_path))) {
+            continue;
+          }
+          auto t = scene_gen::WriteClip(s.opt, s.fmt, s.path, s.truth_path);
+          if (!t) {
+            ++failed;
+            std::fprintf(stderr, "%s: %s\n", s.name.c_str(), t.error().ToString().c_str());
+          }
+        }
+      };
+      std::vector<std::thread> writers;
+      for (int j = 0; j < std::max(1, eo.jobs); ++j) writers.emplace_back(Writer);
+      for (auto& t : writers) t.join();
+      std::printf("generated %zu clips into %s (%d failed)\n", specs.size(), eo.workdir.c_str(),
+                  failed.load());
+      return failed.load() == 0 ? 0 : 1;
     }
     std::vector<ClipResult> results(specs.size());
     std::atomic<size_t> next{0};

@@ -336,16 +336,10 @@ EdgeEvent ThrownObjectAnalyzer::MakeEvent(const OpenEvent& ev, EventPhase phase)
   return e;
 }
 
-void ThrownObjectAnalyzer::Confirm(Track& t, const FallVerdict& v, const Frame& frame,
-                                   EventSink& sink) {
+void ThrownObjectAnalyzer::Confirm(Track& t, const FallVerdict& v, size_t first,
+                                   const Frame& frame, EventSink& sink) {
   t.confirmed = true;
-  // The fall segment starts at the first point of the window the test ran on.
-  const int64_t window_ms = static_cast<int64_t>(config_.fit_window_s * 1000);
-  size_t first = 0;
-  while (first + 1 < t.points.size() &&
-         t.points.back().pts_ms - t.points[first].pts_ms > window_ms) {
-    ++first;
-  }
+  // The fall segment starts at `first`, the first point the test ran on.
   const TrackPointPx& head = t.points[first];
   const TrackPointPx& tail = t.points.back();
   // A second track on an object an event already follows (a streak split in two).
@@ -362,26 +356,46 @@ void ThrownObjectAnalyzer::Confirm(Track& t, const FallVerdict& v, const Frame& 
       }
     }
   }
-  // The continuation of an event whose track broke off: where its parabola predicts.
-  for (auto& ev : events_) {
-    if (ev->track_id >= 0 || ev->prefix.size() < 3) continue;
-    const TrackPointPx& last = ev->prefix.back();
-    if (head.pts_ms <= last.pts_ms - 100 || head.pts_ms > ev->linger_until_ms) continue;
-    const size_t from = ev->prefix.size() > 25 ? ev->prefix.size() - 25 : 0;
+  // The parabola of an event (its last points) predicts where the new track's fall segment
+  // lies: on a live event, the new track is a second track on the same object (a streak
+  // split in two, a fragment the tracker lost and found again); on a lingering one, its
+  // continuation.
+  auto OnParabola = [&](const std::vector<TrackPointPx>& pts) {
+    if (pts.size() < 3) return false;
+    const TrackPointPx& last = pts.back();
+    const size_t from = pts.size() > 25 ? pts.size() - 25 : 0;
     std::vector<double> tt, xs, ys;
-    for (size_t i = from; i < ev->prefix.size(); ++i) {
-      tt.push_back(static_cast<double>(ev->prefix[i].pts_ms - last.pts_ms) / 1000.0);
-      xs.push_back(ev->prefix[i].centre.x);
-      ys.push_back(ev->prefix[i].centre.y);
+    for (size_t i = from; i < pts.size(); ++i) {
+      tt.push_back(static_cast<double>(pts[i].pts_ms - last.pts_ms) / 1000.0);
+      xs.push_back(pts[i].centre.x);
+      ys.push_back(pts[i].centre.y);
     }
     auto qy = FitQuadratic(tt, ys);
     auto lx = FitLinear(tt, xs);
-    if (!qy || !lx) continue;
-    const double dt = static_cast<double>(head.pts_ms - last.pts_ms) / 1000.0;
-    const cv::Point2d pred(lx->c0 + lx->c1 * dt, qy->c0 + qy->c1 * dt + qy->c2 * dt * dt);
-    const double travel = std::hypot(pred.x - last.centre.x, pred.y - last.centre.y);
-    const double gate = 6 + 2 * std::max(last.size, head.size) + 0.25 * travel;
-    if (std::hypot(pred.x - head.centre.x, pred.y - head.centre.y) > gate) continue;
+    if (!qy || !lx) return false;
+    const TrackPointPx* probes[] = {&head, &t.points[(first + t.points.size() - 1) / 2], &tail};
+    for (const TrackPointPx* p : probes) {
+      const double dt = static_cast<double>(p->pts_ms - last.pts_ms) / 1000.0;
+      const cv::Point2d pred(lx->c0 + lx->c1 * dt, qy->c0 + qy->c1 * dt + qy->c2 * dt * dt);
+      const double travel = std::hypot(pred.x - last.centre.x, pred.y - last.centre.y);
+      const double gate = 6 + 2 * std::max(last.size, p->size) + 0.25 * travel;
+      if (std::hypot(pred.x - p->centre.x, pred.y - p->centre.y) > gate) return false;
+    }
+    return true;
+  };
+  for (auto& ev : events_) {
+    if (ev->track_id >= 0) {
+      if (OnParabola(EventPoints(*ev))) {
+        duplicates_.insert(t.id);
+        return;
+      }
+      continue;
+    }
+    if (ev->prefix.size() < 3) continue;
+    if (head.pts_ms <= ev->prefix.back().pts_ms - 100 || head.pts_ms > ev->linger_until_ms) {
+      continue;
+    }
+    if (!OnParabola(ev->prefix)) continue;
     ev->track_id = t.id;
     ev->first_point = first;
     frame.image.copyTo(ev->snapshot);
@@ -527,10 +541,17 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
       ++first;
     }
     FallPoints(t, first, t.points.size(), &fall_points_);
+    // A track that rested before (the object on a sill, or residue the fall took over) is
+    // tested from where it left its resting place.
+    const size_t departure = DepartureIndex(fall_points_);
+    if (departure > 0) {
+      fall_points_.erase(fall_points_.begin(), fall_points_.begin() + static_cast<long>(departure));
+      first += departure;
+    }
     ++stats_.tracks_tested;
     ++t.tests;
     FallVerdict v = TestFall(fall_points_, facade_, config_.limits);
-    if (v.accepted) Confirm(t, v, frame, sink);
+    if (v.accepted) Confirm(t, v, first, frame, sink);
   }
   for (Track& t : ended_) {
     if (t.confirmed) {
@@ -543,6 +564,11 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
     }
     if (!t.confirmed && static_cast<int>(t.points.size()) >= config_.limits.min_points) {
       FallPoints(t, 0, t.points.size(), &fall_points_);
+      const size_t departure = DepartureIndex(fall_points_);
+      if (departure > 0) {
+        fall_points_.erase(fall_points_.begin(),
+                           fall_points_.begin() + static_cast<long>(departure));
+      }
       FallVerdict v = TestFall(fall_points_, facade_, config_.limits);
       ++stats_.rejections[std::string(v.reason)];
       if (t.points.size() >= 12) {

@@ -104,7 +104,8 @@ class ThrownObjectAnalyzer final : public Analyzer {
   void ProcessFrame(const Frame& frame, EventSink& sink);
   void Components(const cv::Mat& mask);
   void ExtractBlobs(const cv::Mat& mask);
-  void Confirm(Track& t, const FallVerdict& v, const Frame& frame, EventSink& sink);
+  void Confirm(Track& t, const FallVerdict& v, size_t first, const Frame& frame,
+               EventSink& sink);
   void TrackEnded(const Track& t);
   void EndLingering(int64_t now_ms, bool all, EventSink& sink);
   std::vector<TrackPointPx> EventPoints(const OpenEvent& ev) const;
