@@ -242,6 +242,9 @@ void Uplink::NetLoop() {
     mosquitto_username_pw_set(m, opts_.box_id.c_str(), opts_.mqtt_password.c_str());
     mosquitto_will_set(m, status_topic.c_str(), 7, "offline", 1, true);
     mosquitto_max_inflight_messages_set(m, 0);  // the sender bounds what is in flight
+    // A live event must leave at once, and a drain with a small window must not wait for the
+    // broker's delayed ACK between publishes (Nagle's algorithm: ~40 ms per round trip).
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(m, &Uplink::OnConnect);
     mosquitto_disconnect_callback_set(m, &Uplink::OnDisconnect);
     mosquitto_publish_callback_set(m, &Uplink::OnPublish);
