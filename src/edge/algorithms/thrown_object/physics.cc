@@ -86,9 +86,10 @@ size_t DepartureIndex(std::span<const FallPoint> points, int min_rest, double re
       const double tol = rest_px + (std::max(p.size_px, points[k].size_px)) / 3.0;
       still = std::hypot(points[k].px.x - p.px.x, points[k].px.y - p.px.y) <= tol;
     }
-    // The still stretch ends at i, but within the tolerance the fall may already have begun:
-    // it starts at the stretch's first point at the latest.
-    if (still) return i - m;
+    // The still stretch ends at i (within the tolerance the fall may have begun a little
+    // earlier; starting the test at the stretch's first point instead lets more swaying and
+    // jittering residue pass on the tuning set, and the origin fit backtracks to the apex).
+    if (still) return i;
   }
   return 0;
 }

@@ -73,9 +73,9 @@ struct FallVerdict {
   double score = 0;         // [0, 1]
 };
 
-// Where a fall that began from rest starts: the first index of the last run of `min_rest` + 1
-// points that lie within `rest_px` plus a third of the object's size of the run's last one
-// (the object still, or only just starting to fall) — a pot pushed off a sill, a bag held out of a window, or a track that
+// Where a fall that began from rest starts: the index of the last point at which the object
+// had been still for `min_rest` points (all of them within `rest_px` plus a third of the
+// object's size of it) — a pot pushed off a sill, a bag held out of a window, or a track that
 // sat on a flickering lit window or shake residue before the object's fall passed through it
 // and took the track over. 0 if the object never rested. Testing and fitting the fall from
 // there keeps the still part out of the parabola and puts the origin where the fall began.

@@ -164,6 +164,29 @@ TEST(FallTest, NonFallsAreRejected) {
   EXPECT_EQ(TestFall(Fall(f, 20, 25, 0, 0, 9.81, 25, 0.8, 0, 150), f, lim).reason, "drift");
 }
 
+TEST(FallTest, AFallFromRestIsTestedFromItsDeparture) {
+  FacadeModel f = Frontal();
+  // 1.2 s still on a sill (pixel noise), then released: the whole track is no parabola.
+  std::vector<FallPoint> pts = Fall(f, 20, 25, 0, 0, 0, 25, 1.15, 0.3, 4, 3);
+  const size_t rest_points = pts.size();
+  const auto fall = Fall(f, 20, 25, 0.3, 0, 9.81, 25, 1.2, 0.3, 4, 4);
+  for (FallPoint p : fall) {
+    p.t_s += 1.2;
+    pts.push_back(p);
+  }
+  EXPECT_FALSE(TestFall(pts, f, FallLimits()).accepted);
+  const size_t d = DepartureIndex(pts);
+  EXPECT_GE(d, rest_points - 1);
+  EXPECT_LE(d, rest_points + 4);  // the first frames of a fall move less than the tolerance
+  std::span<const FallPoint> from(pts.begin() + static_cast<long>(d), pts.end());
+  FallVerdict v = TestFall(from, f, FallLimits());
+  ASSERT_TRUE(v.accepted) << v.reason;
+  EXPECT_NEAR(v.g_mps2, 9.81, 1.5);
+  EXPECT_NEAR(v.origin_px.y, fall.front().px.y, 3);
+  // A fall seen from its release never rested: nothing is cut.
+  EXPECT_EQ(DepartureIndex(Fall(f, 20, 25, 0, -3, 9.81, 25, 1.2, 0.3)), 0u);
+}
+
 TEST(FallTest, GappyChainsAreRejected) {
   FacadeModel f = Frontal();
   FallLimits lim;
