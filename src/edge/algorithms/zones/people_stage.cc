@@ -172,9 +172,9 @@ cv::Rect PeopleStage::CropFor(cv::Size size) const {
 
 std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect& area) {
   const cv::Size size = frame.image.size();
-  const bool full_due = p_.full_scan_ms > 0
-                            ? frame.pts_ms - last_full_scan_ms_ >= p_.full_scan_ms
-                            : last_full_scan_ms_ == INT64_MIN;
+  // INT64_MIN: no full scan yet (tested first: pts - INT64_MIN would overflow).
+  const bool full_due = last_full_scan_ms_ == INT64_MIN ||
+                        (p_.full_scan_ms > 0 && frame.pts_ms - last_full_scan_ms_ >= p_.full_scan_ms);
   if (!p_.motion_regions) return {area};
   // The motion reference: the previous analysed frame, grey, kMotionWidth px wide.
   const int mw = std::min(kMotionWidth, size.width);
