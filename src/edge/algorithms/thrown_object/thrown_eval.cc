@@ -11,8 +11,11 @@
 // `--speed` measures the analyzer's cost per frame at 720p and 1080p next to decoding.
 //
 // Seeds: the tuning set uses seeds 1000.., the held-out set 900000.. (never tuned on).
-// Example (the command behind docs/analytics.md):
-//   linli-thrown-eval --set holdout --positives 240 --negatives 240 --real --speed
+// `--generate-only` writes a set's clips without analysing them (to prepare a set ahead).
+// The commands behind docs/analytics.md:
+//   linli-thrown-eval --set tune --positives 80 --negatives 80 --jobs 2
+//   linli-thrown-eval --set holdout --positives 60 --negatives 40 --real --real-positives 6 \
+//       --speed --jobs 2
 #include <algorithm>
 #include <atomic>
 #include <chrono>
