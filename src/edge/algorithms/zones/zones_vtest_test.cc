@@ -33,8 +33,8 @@ TEST(ZoneIntrusionVtest, PathZoneGetsEpisodesLawnZoneNone) {
   // The west end of the path: empty until a walker heads off to the left at about 20 s; they
   // leave it at about 22.5 s, and the next walker comes in only after the 25 s analysed here.
   cam.zones.push_back(Zone{"west", {{0.1f, 0.36f}, {0.3f, 0.36f}, {0.3f, 0.56f}, {0.1f, 0.56f}}});
-  // A coarser pyramid than the default keeps the test at a few seconds.
-  auto det = MakeDetector(YAML::Load("{kind: hog, scale: 1.2}"), "detector");
+  // The default HOG (pyramid step 1.2).
+  auto det = MakeDetector(YAML::Load("{kind: hog}"), "detector");
   ASSERT_TRUE(det);
   cam.detector = *det;
   auto path = MakeZoneIntrusion(YAML::Load("{zones: [path, west]}"), "path", cam);
