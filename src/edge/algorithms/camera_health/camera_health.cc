@@ -420,7 +420,7 @@ Result<std::unique_ptr<Analyzer>> MakeCameraHealth(const YAML::Node& params,
        "blur_ratio", "brightness_s", "dark_level", "bright_level", "saturated_fraction",
        "dark_ratio", "scene_s", "scene_similarity", "relearn_s"}));
   // ParamReader lets `max_width` through for the analyzers that read it; this one does not.
-  if (r.Node("max_width").IsDefined())
+  if (r.Has("max_width"))
     return InvalidArgument(r.Key("max_width"),
                            "unknown parameter: camera_health is given frames at most 640 wide");
   HealthParams p;

@@ -36,7 +36,7 @@ TEST_P(DoctoredVtest, GivesTheRightEventOnly) {
   auto w = testing::WriteDoctoredClip(Source(), 5, path, d, 12, 30);
   ASSERT_TRUE(w) << w.error().ToString();
   auto a = MakeCameraHealth(YAML::Node(), "k", CameraContext{.camera_id = "cam"});
-  ASSERT_TRUE(a);
+  ASSERT_TRUE(a) << a.error().ToString();
   testing::CollectingSink sink;
   auto fed = testing::FeedFile(path, 5, **a, sink);
   ASSERT_TRUE(fed) << fed.error().ToString();

@@ -300,7 +300,7 @@ Result<std::unique_ptr<Analyzer>> MakeRoiState(const YAML::Node& params, const s
   LINLI_RETURN_IF_ERROR(r.CheckKnown({"roi", "check", "event_type", "alarm_states", "enroll",
                                       "min_duration_s", "interval_s", "min_margin", "k"}));
   // ParamReader lets `max_width` through for the analyzers that read it; this one does not.
-  if (r.Node("max_width").IsDefined())
+  if (r.Has("max_width"))
     return InvalidArgument(r.Key("max_width"),
                            "unknown parameter: roi_state is given frames at most 640 wide");
   RoiParams p;
