@@ -53,6 +53,22 @@ std::string NewRandomUuid() {
   return FormatUuid(b);
 }
 
+bool IsValidEventType(std::string_view type) {
+  if (type.size() < 3 || type.size() > 64) return false;
+  bool dot = false;
+  char prev = '.';
+  for (char c : type) {
+    if (c == '.') {
+      if (prev == '.') return false;
+      dot = true;
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+    prev = c;
+  }
+  return dot && prev != '.' && type[0] >= 'a' && type[0] <= 'z';
+}
+
 bool IsUuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < 36; ++i) {

@@ -16,6 +16,10 @@ namespace linli {
 std::string NewUuid();
 // A random RFC 4122 version-4 UUID (122 random bits) in lowercase canonical form.
 std::string NewRandomUuid();
+// Event types, as the platform accepts them (docs/protocol.md): lower-case dotted names,
+// [a-z0-9_] segments, at least one dot, starting with a letter, 3-64 bytes ("gas.leak").
+// One rule for the platform's ingest and the edge box's config check.
+bool IsValidEventType(std::string_view type);
 // True if `s` is a canonical UUID (any version, case-insensitive).
 bool IsUuid(std::string_view s);
 // `bytes` random bytes as lowercase hex (2*bytes characters).

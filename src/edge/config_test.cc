@@ -163,8 +163,8 @@ TEST(EdgeConfig, EventTypeIsOneThePlatformAccepts) {
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ(ok->cameras[0].algorithms[0].params["event_type"].as<std::string>(),
             "vision.bike_shed_2");
-  EXPECT_TRUE(IsPlatformEventType("camera.video_loss"));
-  EXPECT_FALSE(IsPlatformEventType("a."));
+  EXPECT_TRUE(IsValidEventType("camera.video_loss"));
+  EXPECT_FALSE(IsValidEventType("a."));
 }
 
 // Lines are segments and never polygons: a 3-point "line" is refused, a line is not a zone.

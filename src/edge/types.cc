@@ -28,23 +28,6 @@ bool IsPlatformId(std::string_view id, size_t max_length) {
   return true;
 }
 
-bool IsPlatformEventType(std::string_view type) {
-  // The same rule as IsValidEventType in src/ingest/decode.cc.
-  if (type.size() < 3 || type.size() > 64) return false;
-  bool dot = false;
-  char prev = '.';
-  for (char c : type) {
-    if (c == '.') {
-      if (prev == '.') return false;
-      dot = true;
-    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-      return false;
-    }
-    prev = c;
-  }
-  return dot && prev != '.' && type[0] >= 'a' && type[0] <= 'z';
-}
-
 Result<void> CheckPlatformId(std::string_view id, const std::string& key, size_t max_length) {
   if (IsPlatformId(id, max_length)) return {};
   return InvalidArgument(key, "must be 1-" + std::to_string(max_length) +
@@ -53,7 +36,7 @@ Result<void> CheckPlatformId(std::string_view id, const std::string& key, size_t
 }
 
 Result<void> CheckEventType(std::string_view type, const std::string& key) {
-  if (IsPlatformEventType(type)) return {};
+  if (IsValidEventType(type)) return {};
   return InvalidArgument(key, "must be a dotted lower-case name like vision.intrusion ([a-z0-9_] "
                               "segments, at least one dot, starting with a letter, 3-64 "
                               "characters; got \"" + std::string(type) + "\")");

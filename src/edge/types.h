@@ -13,6 +13,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "common/ids.h"  // IsValidEventType
 #include "common/json.h"
 #include "common/result.h"
 
@@ -87,12 +88,11 @@ struct EdgeEvent {
 //   - a camera's id also names its telemetry metrics, "cam.<id>.dropped_frames" of at most 64
 //     bytes (docs/protocol.md "Telemetry"), hence at most kMaxCameraIdLength characters;
 //   - event types: dotted lower case, [a-z0-9_] segments, at least one dot, starting with a
-//     letter, 3-64 bytes (IsValidEventType in src/ingest/decode.cc).
+//     letter, 3-64 bytes (IsValidEventType in common/ids.h, shared with the platform).
 // The config is validated with these at load, so that nothing the box runs is refused later.
 inline constexpr size_t kMaxPlatformIdLength = 64;
 inline constexpr size_t kMaxCameraIdLength = 45;
 bool IsPlatformId(std::string_view id, size_t max_length = kMaxPlatformIdLength);
-bool IsPlatformEventType(std::string_view type);
 // OK if valid; else InvalidArgument whose field is `key` and whose message gives the allowed form.
 Result<void> CheckPlatformId(std::string_view id, const std::string& key,
                              size_t max_length = kMaxPlatformIdLength);

@@ -34,22 +34,6 @@ Result<Json> ParseObject(std::string_view payload, const DecodeLimits& lim) {
 
 }  // namespace
 
-bool IsValidEventType(std::string_view type) {
-  if (type.size() < 3 || type.size() > 64) return false;
-  bool dot = false;
-  char prev = '.';
-  for (char c : type) {
-    if (c == '.') {
-      if (prev == '.') return false;
-      dot = true;
-    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-      return false;
-    }
-    prev = c;
-  }
-  return dot && prev != '.' && type[0] >= 'a' && type[0] <= 'z';
-}
-
 bool IsValidMetricName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ids.h"  // IsValidEventType
 #include "common/result.h"
 #include "model/records.h"
 
@@ -34,8 +35,6 @@ Result<model::Event> DecodeEvent(std::string_view payload, const std::string& co
 // "online" / "offline" (optionally JSON-quoted, or {"status": "..."}).
 Result<model::Presence> DecodeStatus(std::string_view payload);
 
-// Event types: lower-case dotted names, 3–64 bytes, at least one dot ("gas.leak").
-bool IsValidEventType(std::string_view type);
 // Metric names: 1–64 of [A-Za-z0-9_.-].
 bool IsValidMetricName(std::string_view name);
 // Event ids: 1–64 of [A-Za-z0-9_.:-], starting alphanumeric (UUIDs recommended).
