@@ -1,6 +1,6 @@
 // linli-bench-uplink: what the store-and-forward path costs on this machine (not a test).
 //
-//   linli-bench-uplink [--steps 5000] [--media-steps 300] [--window 32]
+//   linli-bench-uplink [--steps 5000] [--media-steps 300] [--window 32] [--appenders 4]
 //
 // 1. Outbox appends (SQLite WAL, synchronous=FULL, fsync'd media files): steps/s and latency
 //    percentiles, without media and with the two snapshot JPEGs of a real 768x576 frame
@@ -14,9 +14,13 @@
 // 3. The same with --media-steps steps carrying two snapshot JPEGs each (~180 KiB/step): the
 //    media go over HTTP (curl, keep-alive) to a loopback server that answers 201
 //    (testing/media_server.h), each step published after its media were stored.
+// 4. Concurrent appends: --appenders threads (cameras emitting at once) append --steps steps
+//    between them to a fresh outbox, no media; total steps/s and per-append latency. What group
+//    commit is for: appends that arrive together share one fsync'd commit.
 #include <mosquitto.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -139,9 +143,10 @@ double Drain(Outbox& outbox, const UplinkOptions& uo, std::unique_ptr<MediaUploa
 }  // namespace
 
 int main(int argc, char** argv) {
-  int steps = 5000, media_steps = 300, window = 32;
+  int steps = 5000, media_steps = 300, window = 32, appenders = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--appenders") appenders = std::max(1, std::atoi(argv[i + 1]));
     if (a == "--steps") steps = std::atoi(argv[i + 1]);
     if (a == "--media-steps") media_steps = std::atoi(argv[i + 1]);
     if (a == "--window") window = std::atoi(argv[i + 1]);
@@ -258,6 +263,36 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.Stop();
+
+  // 4. Concurrent appends (a fresh outbox).
+  {
+    OutboxOptions co;
+    co.dir = dir + "/outbox-concurrent";
+    auto cob = Outbox::Open(co);
+    if (!cob) return 1;
+    OutboxSink csink(**cob);
+    std::vector<std::vector<double>> per(static_cast<size_t>(appenders));
+    std::vector<std::thread> threads;
+    std::atomic<bool> failed{false};
+    const int each = std::max(1, steps / appenders);
+    t0 = Clk::now();
+    for (int a = 0; a < appenders; ++a) {
+      threads.emplace_back([&, a] {
+        for (int i = 0; i < each; ++i) {
+          auto s = Clk::now();
+          if (!csink.Enqueue(Step(i), {})) failed = true;
+          per[static_cast<size_t>(a)].push_back(Ms(Clk::now() - s));
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    secs = std::chrono::duration<double>(Clk::now() - t0).count();
+    if (failed) return 1;
+    lat.clear();
+    for (const auto& v : per) lat.insert(lat.end(), v.begin(), v.end());
+    std::printf("  outbox append, %d threads, no media: %6.0f steps/s   p50 %.2f ms  p99 %.2f ms\n",
+                appenders, static_cast<double>(lat.size()) / secs, Pct(lat, 0.5), Pct(lat, 0.99));
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;

@@ -204,7 +204,10 @@ Outbox::Outbox(OutboxOptions options, Clock& clock)
       depth_gauge_(metrics::Default().GetGauge("linli_edge_outbox_entries",
                                                "Entries queued in the outbox")),
       bytes_gauge_(metrics::Default().GetGauge("linli_edge_outbox_bytes",
-                                               "Bytes held by the outbox (quota accounting)")) {}
+                                               "Bytes held by the outbox (quota accounting)")),
+      commits_total_(metrics::Default().GetCounter(
+          "linli_edge_outbox_append_commits_total",
+          "Durable commits of appended entries (one per group of concurrent appends)")) {}
 
 Outbox::~Outbox() {
   if (db_ != nullptr) sqlite3_close_v2(db_);
@@ -607,55 +610,46 @@ Result<int64_t> Outbox::Append(NewEntry entry) {
                         "outbox.quota_bytes"));
   }
 
-  // 2. One transaction: evict as needed, record the eviction, insert.
-  Eviction ev;
-  int64_t seq = 0;
+  // 2. Group commit (CommitBatch): this append and those that arrive while another commit is
+  //    running share the next transaction; each returns only after that commit (and its
+  //    fsync) has finished.
+  PendingAppend req;
+  req.entry = &entry;
+  req.body = std::move(text);
+  req.bytes = bytes;
+  req.media = &media;
+  {
+    std::unique_lock<std::mutex> q(commit_mu_);
+    commit_queue_.push_back(&req);
+    while (!req.done) {
+      if (committing_) {
+        commit_cv_.wait(q);
+        continue;
+      }
+      // Leader: commit everything queued so far (this request included).
+      committing_ = true;
+      std::vector<PendingAppend*> batch;
+      batch.swap(commit_queue_);
+      q.unlock();
+      CommitBatch(batch);
+      q.lock();
+      for (auto* p : batch) p->done = true;
+      committing_ = false;
+      commit_cv_.notify_all();
+    }
+  }
+  if (!req.result) {
+    undo_files();
+    rejected_total_.Inc();
+    log::Warn("outbox: entry not stored",
+              {{"event_id", entry.event_id}, {"error", req.result.error().ToString()}});
+    return Fail(req.result.error());
+  }
+  const int64_t seq = *req.result;
+  Eviction& ev = req.ev;
   std::function<void()> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const int64_t saved_bytes = total_bytes_, saved_entries = total_entries_,
-                  saved_dead = dead_letters_;
-    auto txn = [&]() -> Result<int64_t> {
-      LINLI_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      LINLI_RETURN_IF_ERROR(EvictFor(bytes + 512, &ev));  // 512: room for a notice
-      if (ev.events > 0 || ev.dead_letters > 0) {
-        LINLI_RETURN_IF_ERROR(RecordNotice(ev));
-        LINLI_ASSIGN_OR_RETURN(
-            Stmt m, Stmt::Prepare(db_, "INSERT INTO meta(key, value) VALUES(?, ?) "
-                                       "ON CONFLICT(key) DO UPDATE SET value=value+excluded.value"));
-        m.Bind(1, std::string("evicted_events"));
-        m.Bind(2, ev.events);
-        LINLI_RETURN_IF_ERROR(m.Run());
-        LINLI_ASSIGN_OR_RETURN(
-            Stmt m2, Stmt::Prepare(db_, "INSERT INTO meta(key, value) VALUES(?, ?) "
-                                        "ON CONFLICT(key) DO UPDATE SET value=value+excluded.value"));
-        m2.Bind(1, std::string("evicted_bytes"));
-        m2.Bind(2, ev.bytes);
-        LINLI_RETURN_IF_ERROR(m2.Run());
-      }
-      LINLI_ASSIGN_OR_RETURN(int64_t s, InsertEntry(entry, text, bytes, media));
-      LINLI_RETURN_IF_ERROR(Exec("COMMIT"));
-      return s;
-    };
-    auto r = txn();
-    if (!r) {
-      (void)Exec("ROLLBACK");
-      total_bytes_ = saved_bytes;
-      total_entries_ = saved_entries;
-      dead_letters_ = saved_dead;
-      undo_files();
-      ev.files.clear();
-      ev = Eviction{};
-      rejected_total_.Inc();
-      log::Warn("outbox: entry not stored",
-                {{"event_id", entry.event_id}, {"error", r.error().ToString()}});
-      return Fail(r.error());
-    }
-    seq = *r;
-    evicted_events_ += ev.events;
-    evicted_bytes_ += ev.bytes;
-    depth_gauge_.Set(static_cast<double>(total_entries_));
-    bytes_gauge_.Set(static_cast<double>(total_bytes_));
     listener = listener_;
   }
   for (const auto& f : ev.files) Unlink(f);
@@ -673,6 +667,82 @@ Result<int64_t> Outbox::Append(NewEntry entry) {
   }
   if (listener) listener();
   return seq;
+}
+
+size_t Outbox::QueuedAppends() const {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  return commit_queue_.size();
+}
+
+void Outbox::CommitBatch(const std::vector<PendingAppend*>& batch) {
+  if (opts_.on_group_commit) opts_.on_group_commit(batch.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t batch_bytes = total_bytes_, batch_entries = total_entries_,
+                batch_dead = dead_letters_;
+  auto fail_all = [&](const Error& e) {
+    for (auto* p : batch) {
+      p->result = Fail(e);
+      p->ev = Eviction{};
+    }
+    total_bytes_ = batch_bytes;
+    total_entries_ = batch_entries;
+    dead_letters_ = batch_dead;
+  };
+  if (auto b = Exec("BEGIN IMMEDIATE"); !b) {
+    fail_all(b.error());
+    return;
+  }
+  // Each entry in a savepoint of its own: one that cannot be stored does not take the others
+  // of the batch with it.
+  for (auto* p : batch) {
+    const int64_t saved_bytes = total_bytes_, saved_entries = total_entries_,
+                  saved_dead = dead_letters_;
+    auto one = [&]() -> Result<int64_t> {
+      LINLI_RETURN_IF_ERROR(Exec("SAVEPOINT append_entry"));
+      LINLI_RETURN_IF_ERROR(EvictFor(p->bytes + 512, &p->ev));  // 512: room for a notice
+      if (p->ev.events > 0 || p->ev.dead_letters > 0) {
+        LINLI_RETURN_IF_ERROR(RecordNotice(p->ev));
+        for (const auto& [key, value] : {std::pair<std::string, int64_t>{"evicted_events", p->ev.events},
+                                         std::pair<std::string, int64_t>{"evicted_bytes", p->ev.bytes}}) {
+          LINLI_ASSIGN_OR_RETURN(
+              Stmt m, Stmt::Prepare(db_, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) "
+                                         "DO UPDATE SET value=value+excluded.value"));
+          m.Bind(1, key);
+          m.Bind(2, value);
+          LINLI_RETURN_IF_ERROR(m.Run());
+        }
+      }
+      LINLI_ASSIGN_OR_RETURN(int64_t s, InsertEntry(*p->entry, p->body, p->bytes, *p->media));
+      LINLI_RETURN_IF_ERROR(Exec("RELEASE append_entry"));
+      return s;
+    };
+    p->result = one();
+    if (!p->result) {
+      total_bytes_ = saved_bytes;
+      total_entries_ = saved_entries;
+      dead_letters_ = saved_dead;
+      p->ev = Eviction{};  // the evicted rows are back: their files must stay
+      if (!Exec("ROLLBACK TO append_entry") || !Exec("RELEASE append_entry")) {
+        const Error e = p->result.error();
+        (void)Exec("ROLLBACK");
+        fail_all(e);
+        return;
+      }
+    }
+  }
+  if (auto c = Exec("COMMIT"); !c) {
+    (void)Exec("ROLLBACK");
+    fail_all(c.error());
+    return;
+  }
+  for (auto* p : batch) {
+    if (!p->result) continue;
+    evicted_events_ += p->ev.events;
+    evicted_bytes_ += p->ev.bytes;
+  }
+  depth_gauge_.Set(static_cast<double>(total_entries_));
+  bytes_gauge_.Set(static_cast<double>(total_bytes_));
+  commits_total_.Inc();
 }
 
 Result<std::vector<OutboxEntry>> Outbox::Next(int64_t after_seq, int limit) const {

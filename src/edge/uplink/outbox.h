@@ -9,6 +9,10 @@
 // Guarantees:
 //   - Append() returns only after the entry and its media files are durable (fsync'd files,
 //     committed transaction): a process kill or power cut after Append() loses nothing.
+//     Appends are group-committed: those that arrive while a commit is running (other camera
+//     threads) wait for it and then share the next transaction and its fsync, each entry in a
+//     savepoint of its own (one that cannot be stored fails alone). A lone append commits at
+//     once; nothing waits for company.
 //   - Entries are handed out in `seq` order; `seq` strictly increases for the life of the
 //     outbox file (SQLite AUTOINCREMENT never reuses a value).
 //   - Quota: the sum of entry bytes (message body + media files) and dead-letter media bytes
@@ -28,6 +32,7 @@
 // camera threads and the sender's calls interleave safely.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,6 +52,9 @@ struct OutboxOptions {
   std::string dir;                              // created if missing
   int64_t quota_bytes = 2LL * 1024 * 1024 * 1024;  // entries + dead letters
   int64_t max_entries = 1'000'000;
+  // Tests: called by the committing thread before each group commit of appends, with the
+  // number of appends it holds (see Append()).
+  std::function<void(size_t appends)> on_group_commit;
 };
 
 // A media item to store with an entry: either `bytes` in memory or a file at `source_path`.
@@ -157,6 +165,8 @@ class Outbox {
   Result<void> Remove(const std::vector<int64_t>& seqs);
 
   OutboxStats Stats() const;
+  // Appends waiting for the group commit after the one running now.
+  size_t QueuedAppends() const;
   Result<std::vector<DeadLetter>> DeadLetters(int limit = 1000) const;
   // Deletes dead letters (and their files); returns how many.
   Result<int64_t> PurgeDeadLetters();
@@ -193,6 +203,18 @@ class Outbox {
   Result<void> RecordNotice(const Eviction& ev);
   Result<int64_t> InsertEntry(const NewEntry& e, const std::string& body, int64_t bytes,
                               const std::vector<OutboxMedia>& media);
+  // An append waiting for (or in) a group commit; lives on the appending thread's stack.
+  struct PendingAppend {
+    const NewEntry* entry = nullptr;
+    std::string body;  // with media references
+    int64_t bytes = 0;
+    const std::vector<OutboxMedia>* media = nullptr;
+    Result<int64_t> result = 0;
+    Eviction ev;
+    bool done = false;  // commit_mu_
+  };
+  // One transaction (takes mu_) for the whole batch; fills each request's result and eviction.
+  void CommitBatch(const std::vector<PendingAppend*>& batch);
 
   const OutboxOptions opts_;
   Clock& clock_;
@@ -210,6 +232,13 @@ class Outbox {
   int64_t evicted_bytes_ = 0;
   std::function<void()> listener_;
 
+  // Group commit of appends: the queue of requests waiting for the next commit, and whether a
+  // thread (the leader) is committing. Lock order: commit_mu_ is never held while taking mu_.
+  mutable std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::vector<PendingAppend*> commit_queue_;
+  bool committing_ = false;
+
   metrics::Counter& evicted_events_total_;
   metrics::Counter& evicted_bytes_total_;
   metrics::Counter& dead_letters_total_;
@@ -217,6 +246,7 @@ class Outbox {
   metrics::Counter& rejected_total_;
   metrics::Gauge& depth_gauge_;
   metrics::Gauge& bytes_gauge_;
+  metrics::Counter& commits_total_;
 };
 
 }  // namespace linli::edge
