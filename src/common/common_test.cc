@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/crypto.h"
@@ -128,6 +129,23 @@ TEST(JsonTest, RejectsMalformedAndDeepDocuments) {
   EXPECT_EQ(*RequireInt(obj, "i"), 3);
   EXPECT_FALSE(RequireInt(obj, "f"));
   EXPECT_FALSE(OptionalString(obj, "missing")->has_value());
+}
+
+TEST(JsonTest, ObjectWriterMatchesDumpJson) {
+  // Keys in ascending order, strings that need escaping, invalid UTF-8, nested values.
+  const std::string bad_utf8 = std::string("a\xff\xfe") + "b";
+  const std::vector<std::string> strings = {"", "plain", "with \"quotes\" and \\", "tab\tnew\nline\x01",
+                                            "门禁 unlock", bad_utf8, "del\x7f"};
+  for (const auto& v : strings) {
+    Json expected{{"a", v}, {"b", int64_t{-9007199254740993}}, {"c", Json{{"x", {1, 2, "三"}}}}, {"d", nullptr}};
+    JsonObjectWriter w;
+    w.Str("a", v).Int("b", int64_t{-9007199254740993}).Value("c", Json{{"x", {1, 2, "三"}}}).Value("d", nullptr);
+    EXPECT_EQ(std::move(w).Take(), DumpJson(expected)) << v;
+  }
+  EXPECT_EQ(std::move(JsonObjectWriter()).Take(), "{}");
+  JsonObjectWriter keys;
+  keys.Int("k\"ey", 0);
+  EXPECT_EQ(std::move(keys).Take(), DumpJson(Json{{"k\"ey", 0}}));
 }
 
 TEST(MetricsTest, RendersPrometheusText) {

@@ -1,5 +1,7 @@
 #include "common/json.h"
 
+#include <charconv>
+
 namespace linli {
 
 Result<Json> ParseJson(std::string_view text, int max_depth) {
@@ -23,6 +25,54 @@ Result<Json> ParseJson(std::string_view text, int max_depth) {
 }
 
 std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+void JsonObjectWriter::Quoted(std::string_view s) {
+  // Printable ASCII without quote or backslash is written as it is (what nlohmann does); any
+  // other byte sends the whole string through nlohmann's serializer, which escapes control
+  // characters and replaces invalid UTF-8 exactly as DumpJson does.
+  for (unsigned char c : s) {
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      out_ += DumpJson(Json(std::string(s)));
+      return;
+    }
+  }
+  out_.push_back('"');
+  out_.append(s);
+  out_.push_back('"');
+}
+
+void JsonObjectWriter::Key(std::string_view key) {
+  if (!first_) out_.push_back(',');
+  first_ = false;
+  Quoted(key);
+  out_.push_back(':');
+}
+
+JsonObjectWriter& JsonObjectWriter::Str(std::string_view key, std::string_view value) {
+  Key(key);
+  Quoted(value);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Int(std::string_view key, int64_t value) {
+  Key(key);
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  (void)ec;
+  out_.append(buf, end);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Value(std::string_view key, const Json& value) {
+  Key(key);
+  out_ += DumpJson(value);
+  return *this;
+}
+
+std::string JsonObjectWriter::Take() && {
+  out_.push_back('}');
+  return std::move(out_);
+}
 
 Result<std::string> RequireString(const Json& obj, const std::string& field) {
   if (!obj.is_object()) return InvalidArgument(field, "expected an object");

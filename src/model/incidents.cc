@@ -447,10 +447,38 @@ Result<Command> CommandFromJson(const Json& j) {
   return c;
 }
 
+std::string CommandText(const Command& c) {
+  // The members of ToJson(c) in key order (see JsonObjectWriter).
+  JsonObjectWriter w;
+  w.Int("acked_ms", c.acked_ms)
+      .Str("actor", c.actor)
+      .Str("alarm_id", c.alarm_id)
+      .Value("args", c.args)
+      .Int("attempts", c.attempts)
+      .Value("cause", c.cause)
+      .Str("compound_id", c.compound_id)
+      .Int("created_ms", c.created_ms)
+      .Int("deadline_ms", c.deadline_ms)
+      .Str("device_id", c.device_id)
+      .Str("error", c.error)
+      .Int("expires_ms", c.expires_ms)
+      .Str("id", c.id)
+      .Int("max_attempts", c.max_attempts)
+      .Str("name", c.name)
+      .Str("rule_id", c.rule_id)
+      .Int("sent_ms", c.sent_ms)
+      .Str("state", CommandStateName(c.state))
+      .Int("timeout_ms", c.timeout_ms)
+      .Int("updated_ms", c.updated_ms);
+  return std::move(w).Take();
+}
+
 std::string CommandPayload(const Command& c, int64_t now_ms) {
-  Json j{{"id", c.id}, {"ts", now_ms}, {"name", c.name}, {"args", c.args}, {"cause", c.cause}};
-  if (c.expires_ms > 0) j["expires"] = c.expires_ms;
-  return DumpJson(j);
+  JsonObjectWriter w;
+  w.Value("args", c.args).Value("cause", c.cause);
+  if (c.expires_ms > 0) w.Int("expires", c.expires_ms);
+  w.Str("id", c.id).Str("name", c.name).Int("ts", now_ms);
+  return std::move(w).Take();
 }
 
 Json ToJson(const MediaObject& m) {

@@ -140,6 +140,9 @@ struct Command {
 
 Json ToJson(const Command& c);
 Result<Command> CommandFromJson(const Json& j);
+// DumpJson(ToJson(c)) without building the document (a command is written on every send and
+// acknowledgement).
+std::string CommandText(const Command& c);
 // The down/command payload (docs/protocol.md): {"id","ts","name","args","expires","cause"}.
 std::string CommandPayload(const Command& c, int64_t now_ms);
 

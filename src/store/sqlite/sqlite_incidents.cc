@@ -41,13 +41,16 @@ Result<model::Alarm> AlarmDoc(const Json& j) { return model::AlarmFromJson(j); }
 Result<model::WorkOrder> WorkOrderDoc(const Json& j) { return model::WorkOrderFromJson(j); }
 Result<model::Command> CommandDoc(const Json& j) { return model::CommandFromJson(j); }
 
-Result<std::string> DocText(const Json& j, std::string_view what, const std::string& id) {
-  std::string text = DumpJson(j);
+Result<std::string> DocText(std::string text, std::string_view what, const std::string& id) {
   if (text.size() > kMaxDocBytes) {
     return InvalidArgument(std::string(what), "document of '" + id + "' exceeds " +
                                                   std::to_string(kMaxDocBytes) + " bytes");
   }
   return text;
+}
+
+Result<std::string> DocText(const Json& j, std::string_view what, const std::string& id) {
+  return DocText(DumpJson(j), what, id);
 }
 
 void AddStates(Where& where, const std::vector<std::string>& names) {
@@ -246,7 +249,19 @@ Result<IncidentWriteResult> SqliteStore::ApplyIncidentWrite(const IncidentWrite&
   IncidentWriteResult result;
   if (w.empty()) return result;
   // Validate and serialise outside the lock.
-  std::vector<std::string> alarm_docs, order_docs, command_docs;
+  LINLI_ASSIGN_OR_RETURN(IncidentDocs docs, PrepareIncidentWrite(w));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  LINLI_ASSIGN_OR_RETURN(WriteTransaction txn, WriteTransaction::Begin(*writer_));
+  LINLI_RETURN_IF_ERROR(WriteIncidentLocked(w, docs, &result));
+  LINLI_RETURN_IF_ERROR(txn.Commit());
+  return result;
+}
+
+Result<SqliteStore::IncidentDocs> SqliteStore::PrepareIncidentWrite(const IncidentWrite& w) {
+  IncidentDocs docs;
+  std::vector<std::string>& alarm_docs = docs.alarms;
+  std::vector<std::string>& order_docs = docs.work_orders;
+  std::vector<std::string>& command_docs = docs.commands;
   for (size_t i = 0; i < w.alarms.size(); ++i) {
     const auto& a = w.alarms[i];
     const std::string at = "alarms[" + std::to_string(i) + "]";
@@ -271,16 +286,22 @@ Result<IncidentWriteResult> SqliteStore::ApplyIncidentWrite(const IncidentWrite&
     if (!model::ValidateId(c.id)) return InvalidArgument(at + ".id", "is not a valid id");
     if (c.device_id.empty()) return InvalidArgument(at + ".device_id", "is required");
     if (c.name.empty()) return InvalidArgument(at + ".name", "is required");
-    LINLI_ASSIGN_OR_RETURN(std::string doc, DocText(model::ToJson(c), at, c.id));
+    LINLI_ASSIGN_OR_RETURN(std::string doc, DocText(model::CommandText(c), at, c.id));
     command_docs.push_back(std::move(doc));
   }
   for (size_t i = 0; i < w.rule_state.size(); ++i) {
     if (w.rule_state[i].rule_id.empty())
       return InvalidArgument("rule_state[" + std::to_string(i) + "].rule_id", "is required");
   }
+  return docs;
+}
 
-  std::lock_guard<std::mutex> lock(write_mu_);
-  LINLI_ASSIGN_OR_RETURN(WriteTransaction txn, WriteTransaction::Begin(*writer_));
+Result<void> SqliteStore::WriteIncidentLocked(const IncidentWrite& w, const IncidentDocs& docs,
+                                              IncidentWriteResult* result_out) {
+  IncidentWriteResult& result = *result_out;
+  const std::vector<std::string>& alarm_docs = docs.alarms;
+  const std::vector<std::string>& order_docs = docs.work_orders;
+  const std::vector<std::string>& command_docs = docs.commands;
   if (!w.alarms.empty()) {
     LINLI_ASSIGN_OR_RETURN(
         Stmt up, writer_->Prepare("INSERT INTO alarms (id, compound_id, type, level, state, is_open, rule_id, "
@@ -490,8 +511,7 @@ Result<IncidentWriteResult> SqliteStore::ApplyIncidentWrite(const IncidentWrite&
       s.Reset();
     }
   }
-  LINLI_RETURN_IF_ERROR(txn.Commit());
-  return result;
+  return {};
 }
 
 // ---- incidents: reads ----
