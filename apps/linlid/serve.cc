@@ -81,17 +81,20 @@ class TransportPublisher final : public incidents::CommandPublisher {
   std::atomic<mqtt::Transport*> transport_{nullptr};
 };
 
-// Hands what ingest committed to the rules engine.
+// Joins the rules engine to every ingest commit: a burst and its rules' effects (commands,
+// alarms, acknowledgements) are stored in one transaction.
 class LinkageListener final : public ingest::CommitListener {
  public:
   explicit LinkageListener(incidents::LinkageService* linkage) : linkage_(linkage) {}
-  void OnCommitted(const ingest::CommittedBatch& b) override {
+  void Begin() override { linkage_->BeginIngest(); }
+  const store::IncidentWrite* Evaluate(const ingest::CommittedBatch& b) override {
     static const std::vector<model::TelemetryPoint> kNone;
     std::vector<incidents::DeviceAck> acks;
     acks.reserve(b.acks.size());
     for (const auto& [device, payload] : b.acks) acks.push_back({device, payload});
-    linkage_->OnCommitted(b.events, b.telemetry != nullptr ? *b.telemetry : kNone, b.status, acks);
+    return linkage_->EvaluateIngest(b.events, b.telemetry != nullptr ? *b.telemetry : kNone, b.status, acks);
   }
+  void End(bool committed, const Result<void>& effects) override { linkage_->EndIngest(committed, effects); }
 
  private:
   incidents::LinkageService* linkage_;

@@ -17,6 +17,7 @@ struct Executor::Batch {
   std::vector<rules::CommandOutcome> outcomes;
   std::map<std::string, size_t> alarm_by_id;   // index into w.alarms
   std::map<std::string, size_t> alarm_by_merge;
+  std::vector<std::string> runs_added;  // run_alarm_ entries made for this batch (undone if it is not stored)
   int64_t now = 0;
 
   model::Alarm* FindAlarm(const std::string& id) {
@@ -107,6 +108,8 @@ Executor::Executor(store::Store* store, RegistryCache* registry, Clock* clock, C
   acks_unknown_ = &m.GetCounter("linli_command_acks_rejected_total",
                                 "Acknowledgements for unknown commands or from the wrong device");
 }
+
+Executor::~Executor() = default;
 
 void Executor::Log(Batch& b, const std::string& kind, const std::string& id, const std::string& compound,
                    const std::string& actor, const std::string& action, const std::string& from,
@@ -211,6 +214,7 @@ void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
         Json{{"cause", {{"kind", in.cause_kind}, {"id", in.cause_id}}}, {"count", a.count}});
     alarms_merged_->Inc();
     AlarmChanged(b, a, "merged");
+    if (run_alarm_.emplace(in.run_id, a.id).second) b.runs_added.push_back(in.run_id);
     run_alarm_[in.run_id] = a.id;
     return;
   }
@@ -269,6 +273,7 @@ void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
       stored_alarm.title, Json{{"cause", {{"kind", in.cause_kind}, {"id", in.cause_id}}}, {"rule", in.rule->id}});
   alarms_raised_->Inc();
   AlarmChanged(b, stored_alarm, "raised");
+  if (run_alarm_.emplace(in.run_id, stored_alarm.id).second) b.runs_added.push_back(in.run_id);
   run_alarm_[in.run_id] = stored_alarm.id;
   run_order_.push_back(in.run_id);
   while (run_order_.size() > kMaxRunMemory) {
@@ -446,16 +451,32 @@ Result<void> Executor::ClearFromIntent(Batch& b, const rules::Intent& in) {
   return {};
 }
 
-Result<void> Executor::Commit(Batch& b, const rules::Output* out,
-                              const std::vector<std::pair<std::string, std::string>>& meta, Applied* applied) {
+void Executor::Stage(Batch& b, const rules::Output* out, const std::vector<std::pair<std::string, std::string>>& meta) {
   if (out != nullptr) {
     for (const auto& s : out->state) b.w.rule_state.push_back({s.rule_id, s.key, s.state, b.now});
   }
   for (const auto& m : meta) b.w.meta.push_back(m);
+}
+
+void Executor::Forget(Batch& b) {
+  for (const auto& run : b.runs_added) run_alarm_.erase(run);
+}
+
+Result<void> Executor::Commit(Batch& b, const rules::Output* out,
+                              const std::vector<std::pair<std::string, std::string>>& meta, Applied* applied) {
+  Stage(b, out, meta);
   if (!b.w.empty()) {
     auto r = store_->ApplyIncidentWrite(b.w);
-    if (!r) return std::unexpected(r.error());
+    if (!r) {
+      Forget(b);
+      return std::unexpected(r.error());
+    }
   }
+  AfterCommit(b, applied);
+  return {};
+}
+
+void Executor::AfterCommit(Batch& b, Applied* applied) {
   constexpr size_t kMaxCached = 100'000;
   for (const auto& a : b.w.alarms) {
     if (a.merge_key.empty()) continue;
@@ -494,12 +515,21 @@ Result<void> Executor::Commit(Batch& b, const rules::Output* out,
   applied->alarm_changes = std::move(b.alarm_changes);
   applied->command_outcomes = std::move(b.outcomes);
   applied->notifications_queued = !b.w.notifications.empty();
-  return {};
 }
 
 Result<Applied> Executor::Apply(const rules::Output& out, const std::vector<std::pair<std::string, std::string>>& meta) {
   Batch b;
   b.now = clock_->NowMs();
+  if (auto r = Intents(b, out); !r) {
+    Forget(b);
+    return std::unexpected(r.error());
+  }
+  Applied applied;
+  LINLI_RETURN_IF_ERROR(Commit(b, &out, meta, &applied));
+  return applied;
+}
+
+Result<void> Executor::Intents(Batch& b, const rules::Output& out) {
   for (const auto& in : out.intents) {
     if (in.clear) {
       LINLI_RETURN_IF_ERROR(ClearFromIntent(b, in));
@@ -523,8 +553,42 @@ Result<Applied> Executor::Apply(const rules::Output& out, const std::vector<std:
         break;  // the engine marks resolves as clear intents
     }
   }
+  return {};
+}
+
+// ---- the fused ingest path ----
+
+void Executor::BeginPending() {
+  pending_ = std::make_unique<Batch>();
+  pending_->now = clock_->NowMs();
+}
+
+Result<std::vector<rules::CommandOutcome>> Executor::AckPending(const std::vector<std::pair<std::string, Json>>& acks) {
+  if (pending_ == nullptr) return Fail(ErrorCode::kFailedPrecondition, "no pending write");
+  return AcksInto(*pending_, acks);
+}
+
+Result<void> Executor::ApplyPending(const rules::Output& out,
+                                    const std::vector<std::pair<std::string, std::string>>& meta) {
+  if (pending_ == nullptr) return Fail(ErrorCode::kFailedPrecondition, "no pending write");
+  LINLI_RETURN_IF_ERROR(Intents(*pending_, out));
+  Stage(*pending_, &out, meta);
+  return {};
+}
+
+const store::IncidentWrite* Executor::PendingWrite() const {
+  return pending_ != nullptr && !pending_->w.empty() ? &pending_->w : nullptr;
+}
+
+Applied Executor::FinishPending(bool stored) {
   Applied applied;
-  LINLI_RETURN_IF_ERROR(Commit(b, &out, meta, &applied));
+  if (pending_ == nullptr) return applied;
+  if (stored) {
+    AfterCommit(*pending_, &applied);
+  } else {
+    Forget(*pending_);
+  }
+  pending_.reset();
   return applied;
 }
 
@@ -915,6 +979,14 @@ Result<std::optional<rules::CommandOutcome>> Executor::OnAck(const std::string& 
 Result<std::vector<rules::CommandOutcome>> Executor::OnAcks(const std::vector<std::pair<std::string, Json>>& acks) {
   Batch b;
   b.now = clock_->NowMs();
+  LINLI_ASSIGN_OR_RETURN(auto outcomes, AcksInto(b, acks));
+  Applied applied;
+  LINLI_RETURN_IF_ERROR(Commit(b, nullptr, {}, &applied));
+  return outcomes;
+}
+
+Result<std::vector<rules::CommandOutcome>> Executor::AcksInto(Batch& b,
+                                                              const std::vector<std::pair<std::string, Json>>& acks) {
   std::vector<rules::CommandOutcome> outcomes;
   for (const auto& [device, ack] : acks) {
     auto r = AckLocked(b, device, ack);
@@ -927,8 +999,6 @@ Result<std::vector<rules::CommandOutcome>> Executor::OnAcks(const std::vector<st
     }
     if (*r) outcomes.push_back(std::move(**r));
   }
-  Applied applied;
-  LINLI_RETURN_IF_ERROR(Commit(b, nullptr, {}, &applied));
   return outcomes;
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -92,6 +93,7 @@ class Executor {
  public:
   Executor(store::Store* store, RegistryCache* registry, Clock* clock, CommandPublisher* publisher,
            model::FeedSink* feed, ExecutorOptions options = {});
+  ~Executor();
 
   void SetFeed(model::FeedSink* feed) { feed_ = feed; }
   void SetPublisher(CommandPublisher* publisher) { publisher_ = publisher; }
@@ -126,10 +128,28 @@ class Executor {
   // Escalations due and command retries/expiry at `now`.
   Result<Applied> Tick();
 
+  // The fused ingest path: one transaction for an ingest burst and its effects. BeginPending()
+  // opens a pending write; AckPending() and ApplyPending() fill it as OnAcks() and Apply()
+  // would; PendingWrite() is what the caller stores with the burst (nullptr: nothing);
+  // FinishPending(true) then acts on it (caches, command publishing, live feed) and returns the
+  // effects, FinishPending(false) forgets it (nothing was stored).
+  void BeginPending();
+  Result<std::vector<rules::CommandOutcome>> AckPending(const std::vector<std::pair<std::string, Json>>& acks);
+  Result<void> ApplyPending(const rules::Output& out, const std::vector<std::pair<std::string, std::string>>& meta);
+  const store::IncidentWrite* PendingWrite() const;
+  Applied FinishPending(bool stored);
+
  private:
   struct Batch;
+  // Commit = Stage (engine state and checkpoint into the write) + store + AfterCommit (caches,
+  // publishing, feed); Forget undoes the in-memory marks of a batch that was not stored.
   Result<void> Commit(Batch& b, const rules::Output* out,
                       const std::vector<std::pair<std::string, std::string>>& meta, Applied* applied);
+  void Stage(Batch& b, const rules::Output* out, const std::vector<std::pair<std::string, std::string>>& meta);
+  void AfterCommit(Batch& b, Applied* applied);
+  void Forget(Batch& b);
+  Result<void> Intents(Batch& b, const rules::Output& out);
+  Result<std::vector<rules::CommandOutcome>> AcksInto(Batch& b, const std::vector<std::pair<std::string, Json>>& acks);
   void RaiseFromIntent(Batch& b, const rules::Intent& in);
   void WorkOrderFromIntent(Batch& b, const rules::Intent& in);
   void CommandsFromIntent(Batch& b, const rules::Intent& in);
@@ -160,6 +180,7 @@ class Executor {
   // Misses fall back to the store (after a restart, or when a cache was trimmed).
   std::unordered_map<std::string, model::Alarm> open_alarms_;
   std::unordered_map<std::string, model::Command> inflight_;
+  std::unique_ptr<Batch> pending_;  // the fused ingest path's write, between BeginPending and FinishPending
   // Reads a command (cache, then store).
   Result<model::Command> LoadCommand(const std::string& id);
   // Applies one acknowledgement to `b`; nullopt for a duplicate.

@@ -184,16 +184,36 @@ void LinkageService::OnCommitted(const std::vector<store::SequencedEvent>& event
                                  const std::vector<model::TelemetryPoint>& telemetry,
                                  const std::vector<std::pair<int64_t, model::StatusChange>>& status,
                                  const std::vector<DeviceAck>& acks) {
-  std::lock_guard lock(mu_);
-  if (engine_ == nullptr || needs_rebuild_) return;  // the rebuild replays what was stored
-  const auto t0 = clock_->Monotonic();
+  BeginIngest();
+  Result<void> stored;
+  if (const store::IncidentWrite* w = EvaluateIngest(events, telemetry, status, acks); w != nullptr) {
+    auto r = store_->ApplyIncidentWrite(*w);
+    if (!r) stored = std::unexpected(r.error());
+  }
+  EndIngest(true, stored);
+}
+
+void LinkageService::BeginIngest() { mu_.lock(); }
+
+const store::IncidentWrite* LinkageService::EvaluateIngest(
+    const std::vector<store::SequencedEvent>& events, const std::vector<model::TelemetryPoint>& telemetry,
+    const std::vector<std::pair<int64_t, model::StatusChange>>& status, const std::vector<DeviceAck>& acks) {
+  // mu_ is held (BeginIngest).
+  if (ingest_pending_) executor_->FinishPending(false);  // Evaluate without End: forget the first
+  ingest_pending_ = false;
+  ingest_checkpoint_ = false;
+  ingest_out_ = {};
+  if (engine_ == nullptr || needs_rebuild_) return nullptr;  // the rebuild replays what was stored
+  ingest_t0_ = clock_->Monotonic();
   const int64_t now = clock_->NowMs();
+  executor_->BeginPending();
+  ingest_pending_ = true;
   rules::Output out;
   if (!acks.empty()) {
     std::vector<std::pair<std::string, Json>> list;
     list.reserve(acks.size());
     for (const auto& a : acks) list.emplace_back(a.device_id, a.payload);
-    auto outcomes = executor_->OnAcks(list);
+    auto outcomes = executor_->AckPending(list);
     if (!outcomes) {
       log::Warn("acknowledgements not recorded", {{"count", std::to_string(acks.size())}, {"error", outcomes.error().ToString()}});
     } else {
@@ -214,8 +234,55 @@ void LinkageService::OnCommitted(const std::vector<store::SequencedEvent>& event
     out.Append(engine_->OnStatus(c, now));
     status_seq_ = std::max(status_seq_, id);
   }
-  ApplyLocked(std::move(out));
-  eval_seconds_->Observe(std::chrono::duration<double>(clock_->Monotonic() - t0).count());
+  if (!out.empty()) {
+    std::vector<std::pair<std::string, std::string>> meta;
+    if (!out.intents.empty() || event_seq_ != saved_event_seq_ || status_seq_ != saved_status_seq_) {
+      meta = CheckpointLocked();
+    }
+    if (auto r = executor_->ApplyPending(out, meta); !r) {
+      apply_failures_->Inc();
+      log::Error("rule effects could not be prepared; re-evaluating from the last saved position",
+                 {{"error", r.error().ToString()}});
+      needs_rebuild_ = true;
+      executor_->FinishPending(false);
+      ingest_pending_ = false;
+      return nullptr;
+    }
+    ingest_checkpoint_ = !meta.empty();
+  }
+  ingest_out_ = std::move(out);
+  return executor_->PendingWrite();
+}
+
+void LinkageService::EndIngest(bool committed, const Result<void>& effects) {
+  // mu_ is held (BeginIngest); released at the end.
+  if (ingest_pending_) {
+    ingest_pending_ = false;
+    const bool stored = committed && effects.has_value();
+    Applied applied = executor_->FinishPending(stored);
+    if (stored) {
+      CountFirings(ingest_out_);
+      if (ingest_checkpoint_) {
+        saved_event_seq_ = event_seq_;
+        saved_status_seq_ = status_seq_;
+        last_checkpoint_ms_ = clock_->NowMs();
+      }
+      FollowUpLocked(std::move(applied), 0);
+    } else {
+      // The engine ran ahead of the store: rebuild it from what was stored (the broker
+      // redelivers a burst that was not).
+      if (committed) {
+        apply_failures_->Inc();
+        log::Error("rule effects could not be stored; re-evaluating from the last saved position",
+                   {{"error", effects.error().ToString()}});
+      }
+      needs_rebuild_ = true;
+    }
+    eval_seconds_->Observe(std::chrono::duration<double>(clock_->Monotonic() - ingest_t0_).count());
+  }
+  ingest_out_ = {};
+  ingest_checkpoint_ = false;
+  mu_.unlock();
 }
 
 void LinkageService::Tick() {

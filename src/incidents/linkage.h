@@ -13,6 +13,7 @@
 // Thread-safety: every public method may be called from any thread (one mutex).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,11 +61,27 @@ class LinkageService {
   Result<void> Start();
 
   // What one ingest commit stored: new events with their sequence numbers, telemetry,
-  // status changes with their history ids, and command acknowledgements.
+  // status changes with their history ids, and command acknowledgements. The effects are
+  // stored in a transaction of their own (BeginIngest + EvaluateIngest + EndIngest).
   void OnCommitted(const std::vector<store::SequencedEvent>& events,
                    const std::vector<model::TelemetryPoint>& telemetry,
                    const std::vector<std::pair<int64_t, model::StatusChange>>& status,
                    const std::vector<DeviceAck>& acks);
+
+  // The same, fused with the ingest transaction (one commit for a burst and its effects).
+  // BeginIngest() locks the service — before the store's write lock, always the order of the
+  // two — and must be followed by EndIngest(). EvaluateIngest(), called inside the ingest
+  // transaction with what it wrote, evaluates the rules and applies acknowledgements into a
+  // pending write and returns it (nullptr: nothing to write). EndIngest() acts on it once it is
+  // stored (publishes commands, follows up) or forgets it — `committed` false: nothing was
+  // stored; `effects` an error: the batch was stored without its effects — and unlocks. In
+  // both failure cases the engine is rebuilt from the store and replays what was stored.
+  void BeginIngest();
+  const store::IncidentWrite* EvaluateIngest(const std::vector<store::SequencedEvent>& events,
+                                             const std::vector<model::TelemetryPoint>& telemetry,
+                                             const std::vector<std::pair<int64_t, model::StatusChange>>& status,
+                                             const std::vector<DeviceAck>& acks);
+  void EndIngest(bool committed, const Result<void>& effects);
   // Timers (about once a second).
   void Tick();
 
@@ -114,6 +131,11 @@ class LinkageService {
   int64_t saved_event_seq_ = 0, saved_status_seq_ = 0;     // persisted up to
   int64_t last_checkpoint_ms_ = 0;
   bool needs_rebuild_ = false;
+  // The fused ingest path, between EvaluateIngest and EndIngest.
+  bool ingest_pending_ = false;
+  bool ingest_checkpoint_ = false;  // the pending write holds the replay positions
+  rules::Output ingest_out_;
+  std::chrono::steady_clock::time_point ingest_t0_;
   std::map<std::string, std::pair<int64_t, int64_t>> firings_;  // rule → (count, last ms)
   metrics::Counter* firings_total_;
   metrics::Counter* apply_failures_;

@@ -40,6 +40,36 @@ class LinkageTest : public IncidentsFixture {
     }
     service_->OnCommitted(seq, {}, {}, {});
   }
+  // Stores events (and acknowledgements) as linlid's ingest does: the burst and the rules'
+  // effects in one transaction. `commit_fails` makes the transaction fail after the engine
+  // evaluated it (a full disk): nothing is stored and the broker would redeliver.
+  Result<void> IngestFused(std::vector<model::Event> events, std::vector<DeviceAck> acks = {},
+                           bool commit_fails = false) {
+    store::IngestBatch b;
+    b.events = events;
+    service_->BeginIngest();
+    if (commit_fails) {
+      std::vector<store::SequencedEvent> seq;
+      for (size_t i = 0; i < events.size(); ++i) seq.push_back({1'000'000 + static_cast<int64_t>(i), events[i]});
+      (void)service_->EvaluateIngest(seq, {}, {}, acks);
+      service_->EndIngest(false, {});
+      return Fail(ErrorCode::kUnavailable, "disk full");
+    }
+    auto follow = [&](const store::IngestResult& w) -> const store::IncidentWrite* {
+      std::vector<store::SequencedEvent> seq;
+      for (size_t i = 0; i < w.new_event_ids.size(); ++i) {
+        for (const auto& e : events) {
+          if (e.id == w.new_event_ids[i]) seq.push_back({w.new_event_seqs[i], e});
+        }
+      }
+      return service_->EvaluateIngest(seq, {}, {}, acks);
+    };
+    Result<void> effects;
+    auto w = store_->WriteBatch(b, follow, &effects);
+    service_->EndIngest(w.has_value(), effects);
+    if (!w) return std::unexpected(w.error());
+    return effects;
+  }
   model::Event Ev(const std::string& id, const std::string& device, const std::string& type, Json data = Json::object()) {
     return model::Event{id, "c1", device, type, clock_.NowMs(), clock_.NowMs(), std::move(data)};
   }
@@ -174,6 +204,62 @@ TEST_F(LinkageTest, EventsStoredButNotEvaluatedAreReplayedAtStart) {
   service_.reset();
   Start();
   EXPECT_EQ(Alarms().size(), 1u);
+  EXPECT_TRUE(publisher_.Take().empty());
+}
+
+TEST_F(LinkageTest, FusedIngestStoresAnEventWithItsEffectsAndActsAfterTheCommit) {
+  ASSERT_TRUE(IngestFused({Ev("ev-f", "gas-1", "gas.leak", {{"ch4_ppm", 820}})}).has_value());
+  ASSERT_EQ(Alarms().size(), 1u);
+  auto cmds = Commands();
+  ASSERT_EQ(cmds.size(), 3u);
+  EXPECT_EQ(publisher_.Take().size(), 3u);
+  // The replay position was saved with the effects: a restart repeats nothing.
+  service_.reset();
+  Start();
+  EXPECT_TRUE(publisher_.Take().empty());
+  EXPECT_EQ(Commands().size(), 3u);
+  // Acknowledgements alone (an empty ingest batch) complete their commands.
+  std::vector<DeviceAck> acks;
+  for (const auto& c : cmds) acks.push_back({c.device_id, Json{{"command_id", c.id}, {"ok", true}}});
+  ASSERT_TRUE(IngestFused({}, acks).has_value());
+  for (const auto& c : Commands()) EXPECT_EQ(c.state, model::CommandState::kAcked) << c.device_id;
+  EXPECT_EQ(LogCount(Alarms()[0].id, "command_acked"), 3);  // both doors and the siren
+}
+
+TEST_F(LinkageTest, AFailedIngestCommitActsOnceOnTheRedelivery) {
+  // The engine evaluates the burst, then its transaction fails: nothing is published.
+  EXPECT_FALSE(IngestFused({Ev("ev-r", "gas-1", "gas.leak", {{"ch4_ppm", 820}})}, {}, true).has_value());
+  EXPECT_TRUE(publisher_.Take().empty());
+  EXPECT_TRUE(Alarms().empty());
+  // The broker redelivers the burst; the engine, rebuilt from the store, acts on it once.
+  ASSERT_TRUE(IngestFused({Ev("ev-r", "gas-1", "gas.leak", {{"ch4_ppm", 820}})}).has_value());
+  service_->Tick();
+  service_->Tick();
+  EXPECT_EQ(Alarms().size(), 1u);
+  EXPECT_EQ(Commands().size(), 3u);
+  EXPECT_EQ(publisher_.Take().size(), 3u);
+  EXPECT_EQ(Alarms()[0].cause_event_id, "ev-r");
+}
+
+TEST_F(LinkageTest, EffectsRefusedByTheStoreAreReEvaluatedFromTheStoredEvent) {
+  // The batch was stored but its effects were not (WriteBatch wrote it alone): nothing acts,
+  // the engine is rebuilt and replays the stored event once.
+  store::IngestBatch b;
+  b.events = {Ev("ev-x", "gas-1", "gas.leak", {{"ch4_ppm", 820}})};
+  service_->BeginIngest();
+  auto follow = [&](const store::IngestResult& w) -> const store::IncidentWrite* {
+    (void)service_->EvaluateIngest({{w.new_event_seqs.at(0), b.events[0]}}, {}, {}, {});
+    return nullptr;  // as if the write had been refused
+  };
+  Result<void> effects;
+  ASSERT_TRUE(store_->WriteBatch(b, follow, &effects).has_value());
+  service_->EndIngest(true, Fail(ErrorCode::kInvalidArgument, "refused", "alarms[0].title"));
+  EXPECT_TRUE(publisher_.Take().empty());
+  EXPECT_TRUE(Alarms().empty());
+  service_->Tick();
+  EXPECT_EQ(Alarms().size(), 1u);
+  EXPECT_EQ(publisher_.Take().size(), 3u);
+  service_->Tick();
   EXPECT_TRUE(publisher_.Take().empty());
 }
 

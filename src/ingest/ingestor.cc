@@ -153,56 +153,78 @@ void Ingestor::OnMessage(const mqtt::Message& m) {
   }
 }
 
+Result<store::IngestResult> Ingestor::WriteWithListener(const store::IngestBatch& batch,
+                                                        std::vector<std::pair<std::string, Json>> acks,
+                                                        const std::vector<model::StatusChange>& changes,
+                                                        Result<void>* effects) {
+  if (listener_ == nullptr) return store_->WriteBatch(batch);
+  listener_->Begin();
+  auto follow = [&](const store::IngestResult& written) -> const store::IncidentWrite* {
+    CommittedBatch cb;
+    std::unordered_map<std::string_view, const model::Event*> by_id;
+    for (const auto& e : batch.events) by_id.emplace(e.id, &e);
+    for (size_t i = 0; i < written.new_event_ids.size() && i < written.new_event_seqs.size(); ++i) {
+      auto it = by_id.find(written.new_event_ids[i]);
+      if (it != by_id.end()) cb.events.push_back({written.new_event_seqs[i], *it->second});
+    }
+    cb.telemetry = &batch.telemetry;
+    for (size_t i = 0; i < changes.size() && i < written.status_change_ids.size(); ++i)
+      cb.status.emplace_back(written.status_change_ids[i], changes[i]);
+    cb.acks = std::move(acks);
+    return listener_->Evaluate(cb);
+  };
+  return store_->WriteBatch(batch, follow, effects);
+}
+
 Result<void> Ingestor::Commit() {
   std::lock_guard lock(presence_mu_);
   std::vector<model::StatusChange> changes = directory_->Plan(observations_);
   batch_.status_changes = changes;
   batch_.last_seen = directory_->TakeLastSeenToPersist();
-  if (batch_.empty()) {
-    urgent_status_ = false;
-    observations_.clear();
-    message_ts_.clear();
-    if (listener_ != nullptr && !acks_.empty()) {
-      CommittedBatch cb;
-      cb.telemetry = &batch_.telemetry;
-      cb.acks = std::move(acks_);
-      listener_->OnCommitted(cb);
-    }
-    acks_.clear();
-    return {};
-  }
-  // Events first: when a burst holds events and much telemetry, the events (and presence
-  // changes) are committed and handed to the rules engine before the telemetry is written, so
-  // that a gas leak does not wait behind hundreds of meter readings. The broker is acknowledged
-  // only after both commits; a failure of the second makes the broker redeliver the burst,
-  // which the idempotent keys make harmless.
-  std::vector<model::TelemetryPoint> deferred;
-  if (!batch_.events.empty() && batch_.telemetry.size() > kEventsFirstTelemetry) deferred.swap(batch_.telemetry);
-  const auto t0 = clock_->Monotonic();
-  auto written = store_->WriteBatch(batch_);
-  if (!written) {
-    commit_failures_->Inc();
-    log::Warn("ingest commit failed; the broker will redeliver", {{"error", written.error().ToString()}});
-    // Keep nothing: the transport drops the connection and the broker redelivers the burst.
-    // last_seen entries taken above are re-queued by the next Apply of the redelivered traffic.
+  auto reset = [this] {
     batch_ = {};
     since_first_event_ = 0;
     urgent_status_ = false;
     observations_.clear();
     message_ts_.clear();
     acks_.clear();
+  };
+  const bool stores = !batch_.empty();
+  if (!stores && (listener_ == nullptr || acks_.empty())) {
+    reset();
+    return {};
+  }
+  // Events first: when a burst holds events and much telemetry, the events (and presence
+  // changes) are committed with their rules' effects before the telemetry is written, so that
+  // a gas leak does not wait behind hundreds of meter readings. The broker is acknowledged only
+  // after both commits; a failure of the second makes the broker redeliver the burst, which the
+  // idempotent keys make harmless.
+  std::vector<model::TelemetryPoint> deferred;
+  if (!batch_.events.empty() && batch_.telemetry.size() > kEventsFirstTelemetry) deferred.swap(batch_.telemetry);
+  const auto t0 = clock_->Monotonic();
+  // One transaction: the burst, and what the rules engine makes of it (commands, alarms, the
+  // acknowledgements of earlier commands).
+  Result<void> effects;
+  auto written = WriteWithListener(batch_, std::move(acks_), changes, &effects);
+  if (!written) {
+    if (listener_ != nullptr) listener_->End(false, {});
+    commit_failures_->Inc();
+    log::Warn("ingest commit failed; the broker will redeliver", {{"error", written.error().ToString()}});
+    // Keep nothing: the transport drops the connection and the broker redelivers the burst.
+    // last_seen entries taken above are re-queued by the next Apply of the redelivered traffic.
+    reset();
     return std::unexpected(written.error());
   }
-  const double commit_s = std::chrono::duration<double>(clock_->Monotonic() - t0).count();
-  commit_seconds_->Observe(commit_s);
-  commits_->Inc();
-  telemetry_points_->Inc(written->telemetry_written);
-  events_->Inc(written->events_written);
-  events_duplicate_->Inc(written->events_duplicate);
-
-  directory_->Apply(observations_, changes);
-  AfterStatusChanges(changes);
-
+  if (stores) {
+    const double commit_s = std::chrono::duration<double>(clock_->Monotonic() - t0).count();
+    commit_seconds_->Observe(commit_s);
+    commits_->Inc();
+    telemetry_points_->Inc(written->telemetry_written);
+    events_->Inc(written->events_written);
+    events_duplicate_->Inc(written->events_duplicate);
+    directory_->Apply(observations_, changes);
+    AfterStatusChanges(changes);
+  }
   if (feed_ != nullptr && !written->new_event_ids.empty()) {
     std::unordered_map<std::string_view, const model::Event*> by_id;
     for (const auto& e : batch_.events) by_id.emplace(e.id, &e);
@@ -213,51 +235,25 @@ Result<void> Ingestor::Commit() {
       feed_->Publish({"event", e.compound_id, e.ts_ms, EventJson(e)});
     }
   }
-  if (listener_ != nullptr) {
-    CommittedBatch cb;
-    std::unordered_map<std::string_view, const model::Event*> by_id;
-    for (const auto& e : batch_.events) by_id.emplace(e.id, &e);
-    for (size_t i = 0; i < written->new_event_ids.size() && i < written->new_event_seqs.size(); ++i) {
-      auto it = by_id.find(written->new_event_ids[i]);
-      if (it != by_id.end()) cb.events.push_back({written->new_event_seqs[i], *it->second});
-    }
-    cb.telemetry = &batch_.telemetry;
-    for (size_t i = 0; i < changes.size() && i < written->status_change_ids.size(); ++i)
-      cb.status.emplace_back(written->status_change_ids[i], changes[i]);
-    cb.acks = std::move(acks_);
-    listener_->OnCommitted(cb);
-  }
+  if (listener_ != nullptr) listener_->End(true, effects);
   if (!deferred.empty()) {
     store::IngestBatch telemetry;
     telemetry.telemetry = std::move(deferred);
-    auto second = store_->WriteBatch(telemetry);
+    Result<void> telemetry_effects;
+    auto second = WriteWithListener(telemetry, {}, {}, &telemetry_effects);
+    if (listener_ != nullptr) listener_->End(second.has_value(), telemetry_effects);
     if (!second) {
       commit_failures_->Inc();
       log::Warn("ingest commit failed; the broker will redeliver", {{"error", second.error().ToString()}});
-      batch_ = {};
-      since_first_event_ = 0;
-      urgent_status_ = false;
-      observations_.clear();
-      message_ts_.clear();
-      acks_.clear();
+      reset();
       return std::unexpected(second.error());
     }
     commits_->Inc();
     telemetry_points_->Inc(second->telemetry_written);
-    if (listener_ != nullptr) {
-      CommittedBatch cb;
-      cb.telemetry = &telemetry.telemetry;
-      listener_->OnCommitted(cb);
-    }
   }
   const int64_t done_ms = clock_->NowMs();
   for (int64_t ts : message_ts_) store_latency_->Observe(std::max<int64_t>(0, done_ms - ts) / 1000.0);
-  batch_ = {};
-  since_first_event_ = 0;
-  urgent_status_ = false;
-  observations_.clear();
-  message_ts_.clear();
-  acks_.clear();
+  reset();
   return {};
 }
 
@@ -311,20 +307,18 @@ Result<void> Ingestor::Tick() {
     devices_online_->Set(static_cast<double>(totals.online));
     return {};
   }
-  auto written = store_->WriteBatch(batch);
-  if (!written) return std::unexpected(written.error());
+  Result<void> effects;
+  auto written = WriteWithListener(batch, {}, changes, &effects);
+  if (!written) {
+    if (listener_ != nullptr) listener_->End(false, {});
+    return std::unexpected(written.error());
+  }
   directory_->Apply({}, changes);
   for (const auto& c : changes) {
     log::Info("device offline", {{"device", c.device_id}, {"compound", c.compound_id}, {"reason", c.reason}});
   }
   AfterStatusChanges(changes);
-  if (listener_ != nullptr) {
-    CommittedBatch cb;
-    cb.telemetry = &batch.telemetry;
-    for (size_t i = 0; i < changes.size() && i < written->status_change_ids.size(); ++i)
-      cb.status.emplace_back(written->status_change_ids[i], changes[i]);
-    listener_->OnCommitted(cb);
-  }
+  if (listener_ != nullptr) listener_->End(true, effects);
   return {};
 }
 

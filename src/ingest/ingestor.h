@@ -41,12 +41,19 @@ struct CommittedBatch {
   std::vector<std::pair<std::string, Json>> acks;
 };
 
-// Told about every successful commit, on the thread that committed (the MQTT transport or the
-// presence timer), before the broker is acknowledged. Must not block for long.
+// Joins every ingest commit (the rules engine), on the thread that commits (the MQTT transport
+// or the presence timer), before the broker is acknowledged. For each commit: Begin() before
+// the transaction starts (the listener takes its lock here, before the store's), Evaluate()
+// inside it with what the batch stored — it returns the writes that commit with the batch
+// (nullptr: none) — and End() after it, always. Must not block for long.
 class CommitListener {
  public:
   virtual ~CommitListener() = default;
-  virtual void OnCommitted(const CommittedBatch& batch) = 0;
+  virtual void Begin() = 0;
+  virtual const store::IncidentWrite* Evaluate(const CommittedBatch& batch) = 0;
+  // `committed`: the batch is durable (false: nothing was stored, the broker will redeliver).
+  // `effects`: whether the writes Evaluate() returned were stored with it.
+  virtual void End(bool committed, const Result<void>& effects) = 0;
 };
 
 class Ingestor final : public mqtt::MessageHandler {
@@ -80,6 +87,12 @@ class Ingestor final : public mqtt::MessageHandler {
   void DeadLetter(const mqtt::Message& m, std::string reason, std::string detail);
   // Writes faults and feed items for durable status changes. Requires presence_mu_.
   void AfterStatusChanges(const std::vector<model::StatusChange>& changes);
+  // store_->WriteBatch(batch) with the listener's Begin/Evaluate around it (End is the
+  // caller's: after the presence and feed updates). `acks` go to the listener with the batch.
+  Result<store::IngestResult> WriteWithListener(const store::IngestBatch& batch,
+                                                std::vector<std::pair<std::string, Json>> acks,
+                                                const std::vector<model::StatusChange>& changes,
+                                                Result<void>* effects);
 
   store::Store* store_;
   DeviceDirectory* directory_;

@@ -132,5 +132,65 @@ TEST_F(IngestorTest, AnEventAsksForACommitAfterAShortGraceNotBefore) {
   EXPECT_FALSE(ingestor_->CommitSoon());
 }
 
+// A listener that records the protocol and adds a write (a meta entry) to each commit, or a
+// refused one.
+class RecordingListener final : public CommitListener {
+ public:
+  explicit RecordingListener(store::Store* store) : store_(store) {}
+  void Begin() override { calls.push_back("begin"); }
+  const store::IncidentWrite* Evaluate(const CommittedBatch& b) override {
+    calls.push_back("evaluate events=" + std::to_string(b.events.size()) + " acks=" + std::to_string(b.acks.size()));
+    // Inside the transaction: a reader does not see the batch yet.
+    visible_during = 0;
+    store::EventQuery q;
+    if (auto e = store_->QueryEvents(q)) visible_during = static_cast<int>(e->size());
+    write = {};
+    write.meta = {{refuse ? "" : "listener.seen", std::to_string(b.events.empty() ? 0 : b.events.back().seq)}};
+    return &write;
+  }
+  void End(bool committed, const Result<void>& effects) override {
+    calls.push_back(std::string("end committed=") + (committed ? "1" : "0") + " effects=" + (effects ? "ok" : "refused"));
+  }
+  store::Store* store_;
+  std::vector<std::string> calls;
+  store::IncidentWrite write;
+  bool refuse = false;
+  int visible_during = -1;
+};
+
+TEST_F(IngestorTest, TheListenersWritesCommitWithTheBurstAndARefusedOneDoesNotBlockIngest) {
+  RecordingListener listener(store_.get());
+  ingestor_->SetListener(&listener);
+  Deliver("up/event", Event("e-1"));
+  Deliver("up/ack", R"({"command_id":"cmd-1","ok":true})");
+  ASSERT_TRUE(ingestor_->Commit().has_value());
+  EXPECT_EQ(listener.calls, (std::vector<std::string>{"begin", "evaluate events=1 acks=1", "end committed=1 effects=ok"}));
+  EXPECT_EQ(listener.visible_during, 0);
+  ASSERT_EQ(Events().size(), 1u);
+  auto seen = store_->GetMeta("listener.seen");
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_NE(seen->value_or("0"), "0");  // the event's position, written in the same transaction
+
+  // Acknowledgements alone still reach the listener (an empty batch with a follow-up).
+  listener.calls.clear();
+  Deliver("up/ack", R"({"command_id":"cmd-2","ok":true})");
+  ASSERT_TRUE(ingestor_->Commit().has_value());
+  EXPECT_EQ(listener.calls, (std::vector<std::string>{"begin", "evaluate events=0 acks=1", "end committed=1 effects=ok"}));
+
+  // A refused write (an empty meta key) is reported; the burst is stored anyway.
+  listener.calls.clear();
+  listener.refuse = true;
+  Deliver("up/event", Event("e-2"));
+  ASSERT_TRUE(ingestor_->Commit().has_value());
+  EXPECT_EQ(listener.calls, (std::vector<std::string>{"begin", "evaluate events=1 acks=0", "end committed=1 effects=refused"}));
+  EXPECT_EQ(Events().size(), 2u);
+
+  // Nothing to store and no acknowledgement: no transaction, no listener call.
+  listener.calls.clear();
+  ASSERT_TRUE(ingestor_->Commit().has_value());
+  EXPECT_TRUE(listener.calls.empty());
+  ingestor_->SetListener(nullptr);
+}
+
 }  // namespace
 }  // namespace linli::ingest

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -229,6 +230,10 @@ struct IncidentWriteResult {
   std::vector<int64_t> notification_ids;  // in the order of IncidentWrite::notifications
 };
 
+// The rules' effects of an ingest batch, made inside its transaction (see Store::WriteBatch).
+// Called with what the batch wrote; returns what to write with it (nullptr or empty: nothing).
+using FollowWrite = std::function<const IncidentWrite*(const IngestResult& written)>;
+
 // A stored event with its position in the store's event log, for the rules engine's replay.
 struct SequencedEvent {
   int64_t seq = 0;
@@ -266,7 +271,14 @@ class Store {
                                              const std::string& value) = 0;
 
   // ---- ingest ----
-  virtual Result<IngestResult> WriteBatch(const IngestBatch& batch) = 0;
+  // Writes the batch in one transaction. With `follow`, what it returns is written in the same
+  // transaction: an event, its presence changes and its rules' effects commit together. If only
+  // that follow-up write fails (a refused document, a constraint), the batch is written again
+  // without it and committed, and *follow_error (if given) holds why; `follow` is called at most
+  // once, also for an empty batch. An error means nothing was written.
+  virtual Result<IngestResult> WriteBatch(const IngestBatch& batch, const FollowWrite& follow,
+                                          Result<void>* follow_error) = 0;
+  Result<IngestResult> WriteBatch(const IngestBatch& batch) { return WriteBatch(batch, nullptr, nullptr); }
   virtual Result<std::vector<model::TelemetryPoint>> QueryTelemetry(const TelemetryQuery& q) = 0;
   virtual Result<std::vector<model::Event>> QueryEvents(const EventQuery& q) = 0;
   virtual Result<std::vector<model::StatusChange>> QueryStatusHistory(const std::string& device_id,

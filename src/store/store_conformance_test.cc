@@ -1294,6 +1294,89 @@ TEST_P(StoreConformanceTest, WorkOrdersCommandsAndNotifications) {
   ASSERT_ERROR(store().ApplyIncidentWrite(w), ErrorCode::kInvalidArgument, "commands[0].id");
 }
 
+TEST_P(StoreConformanceTest, BatchAndItsFollowUpCommitTogether) {
+  model::Command c;
+  c.id = "cmd-f1";
+  c.compound_id = "c1";
+  c.device_id = "c1-d";
+  c.name = "unlock";
+  c.state = model::CommandState::kSent;
+  c.created_ms = 100;
+  c.deadline_ms = 500;
+  IncidentWrite effects;
+  effects.meta = {{"rules.event_seq", "x"}};
+  int calls = 0;
+  int64_t seen_seq = 0;
+  auto follow = [&](const IngestResult& written) -> const IncidentWrite* {
+    ++calls;
+    if (!written.new_event_seqs.empty()) seen_seq = written.new_event_seqs[0];
+    effects.commands = {c};
+    effects.meta = {{"rules.event_seq", std::to_string(seen_seq)}};
+    return &effects;
+  };
+  IngestBatch b;
+  b.events = {Ev("ef1", "c1", "c1-d", "gas.leak", 100)};
+  Result<void> follow_error = Fail(ErrorCode::kInternal, "not set");
+  ASSERT_OK_AND_ASSIGN(IngestResult r, store().WriteBatch(b, follow, &follow_error));
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(follow_error.has_value());
+  ASSERT_EQ(r.new_event_seqs.size(), 1u);
+  EXPECT_EQ(seen_seq, r.new_event_seqs[0]);  // the follow-up sees what the batch wrote
+  ASSERT_OK_AND_ASSIGN(auto got, store().GetCommand("cmd-f1"));
+  EXPECT_EQ(got.state, model::CommandState::kSent);
+  ASSERT_OK_AND_ASSIGN(auto meta, store().GetMeta("rules.event_seq"));
+  EXPECT_EQ(meta, std::optional<std::string>(std::to_string(r.new_event_seqs[0])));
+
+  // A refused follow-up (here a command without id) does not block the batch: it is written
+  // alone, the follow-up's error is reported, nothing of the follow-up is stored.
+  calls = 0;
+  auto bad = [&](const IngestResult&) -> const IncidentWrite* {
+    ++calls;
+    effects = {};
+    model::Command nameless = c;
+    nameless.id = "";
+    model::Command good = c;
+    good.id = "cmd-f2";
+    effects.commands = {good, nameless};
+    effects.meta = {{"rules.event_seq", "refused"}};
+    return &effects;
+  };
+  IngestBatch b2;
+  b2.events = {Ev("ef2", "c1", "c1-d", "gas.leak", 110)};
+  ASSERT_OK_AND_ASSIGN(IngestResult r2, store().WriteBatch(b2, bad, &follow_error));
+  EXPECT_EQ(calls, 1);
+  ASSERT_FALSE(follow_error.has_value());
+  EXPECT_EQ(follow_error.error().field(), "commands[1].id");
+  EXPECT_EQ(r2.new_event_ids, (std::vector<std::string>{"ef2"}));
+  ASSERT_OK_AND_ASSIGN(auto after, store().EventsAfter(r.new_event_seqs[0], 10));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].event.id, "ef2");
+  EXPECT_EQ(store().GetCommand("cmd-f2").error().code(), ErrorCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(meta, store().GetMeta("rules.event_seq"));
+  EXPECT_EQ(meta, std::optional<std::string>(std::to_string(r.new_event_seqs[0])));
+
+  // An empty batch still runs its follow-up (acknowledgements alone) in a transaction.
+  calls = 0;
+  auto ack = [&](const IngestResult&) -> const IncidentWrite* {
+    ++calls;
+    effects = {};
+    model::Command acked = c;
+    acked.state = model::CommandState::kAcked;
+    acked.deadline_ms = 0;
+    effects.commands = {acked};
+    return &effects;
+  };
+  ASSERT_OK(store().WriteBatch(IngestBatch{}, ack, &follow_error));
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(follow_error.has_value());
+  ASSERT_OK_AND_ASSIGN(got, store().GetCommand("cmd-f1"));
+  EXPECT_EQ(got.state, model::CommandState::kAcked);
+  // A follow-up with nothing to write is fine.
+  ASSERT_OK(store().WriteBatch(IngestBatch{}, [](const IngestResult&) { return static_cast<const IncidentWrite*>(nullptr); },
+                               &follow_error));
+  EXPECT_TRUE(follow_error.has_value());
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
                          ::testing::Values(BackendParam{"sqlite", [] { return std::make_unique<SqliteBackend>(); }}),
                          [](const ::testing::TestParamInfo<BackendParam>& info) { return info.param.name; });

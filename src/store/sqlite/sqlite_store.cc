@@ -735,9 +735,10 @@ Result<model::Record> SqliteStore::FindByUnique(Kind kind, const std::string& fi
 
 // ---- ingest ----
 
-Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
+Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch, const FollowWrite& follow,
+                                             Result<void>* follow_error) {
   IngestResult result;
-  if (batch.empty()) return result;
+  if (batch.empty() && !follow) return result;
 
   // Validate everything first so that a bad element costs no write and names itself.
   for (size_t i = 0; i < batch.telemetry.size(); ++i) {
@@ -785,17 +786,48 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
       if (armed) f();
     }
   } forget_on_error{forget_new_series};
+  {
+    LINLI_ASSIGN_OR_RETURN(WriteTransaction txn, WriteTransaction::Begin(*writer_));
+    LINLI_RETURN_IF_ERROR(WriteIngestLocked(batch, event_data, &result, &new_series));
+    Result<void> followed;
+    if (follow) {
+      const IncidentWrite* w = follow(result);
+      if (w != nullptr && !w->empty()) {
+        IncidentWriteResult ignored;
+        auto docs = PrepareIncidentWrite(*w);
+        followed = docs ? WriteIncidentLocked(*w, *docs, &ignored) : Result<void>(std::unexpected(docs.error()));
+      }
+    }
+    if (followed) {
+      LINLI_RETURN_IF_ERROR(txn.Commit());
+      forget_on_error.armed = false;
+      if (follow_error != nullptr) *follow_error = {};
+      return result;
+    }
+    if (follow_error != nullptr) *follow_error = std::unexpected(followed.error());
+    // Only the follow-up was refused: roll everything back (txn's destructor) and write the
+    // batch alone, so that a bad rule effect never blocks ingest.
+  }
+  forget_new_series();
+  result = IngestResult{};
   LINLI_ASSIGN_OR_RETURN(WriteTransaction txn, WriteTransaction::Begin(*writer_));
+  LINLI_RETURN_IF_ERROR(WriteIngestLocked(batch, event_data, &result, &new_series));
+  LINLI_RETURN_IF_ERROR(txn.Commit());
+  forget_on_error.armed = false;
+  return result;
+}
+
+Result<void> SqliteStore::WriteIngestLocked(const IngestBatch& batch, const std::vector<std::string>& event_data,
+                                            IngestResult* result_out, std::vector<std::string>* new_series_out) {
+  IngestResult& result = *result_out;
+  std::vector<std::string>& new_series = *new_series_out;
   if (!batch.telemetry.empty()) {
     LINLI_ASSIGN_OR_RETURN(Stmt ins, writer_->Prepare("INSERT OR REPLACE INTO telemetry "
                                                       "(series_id, ts_ms, num, txt, is_bool) "
                                                       "VALUES (?1, ?3, ?4, ?5, ?6)"));
     for (const auto& p : batch.telemetry) {
       auto series = SeriesIdLocked(p.device_id, p.metric, &new_series);
-      if (!series) {
-        forget_new_series();
-        return std::unexpected(series.error());
-      }
+      if (!series) return std::unexpected(series.error());
       ins.BindInt(1, *series);
       ins.BindInt(3, p.ts_ms);
       if (const double* d = std::get_if<double>(&p.value)) {
@@ -811,10 +843,7 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
         ins.BindText(5, std::get<std::string>(p.value));
         ins.BindInt(6, 0);
       }
-      if (auto r = ins.Run(); !r) {
-        forget_new_series();
-        return std::unexpected(r.error());
-      }
+      LINLI_RETURN_IF_ERROR(ins.Run());
       ins.Reset();
     }
     result.telemetry_written = static_cast<int64_t>(batch.telemetry.size());
@@ -901,9 +930,7 @@ Result<IngestResult> SqliteStore::WriteBatch(const IngestBatch& batch) {
       ins.Reset();
     }
   }
-  LINLI_RETURN_IF_ERROR(txn.Commit());
-  forget_on_error.armed = false;
-  return result;
+  return {};
 }
 
 Result<std::vector<model::TelemetryPoint>> SqliteStore::QueryTelemetry(const TelemetryQuery& q) {

@@ -65,7 +65,9 @@ class SqliteStore final : public Store {
   Result<model::Record> FindByUnique(model::Kind kind, const std::string& field,
                                      const std::string& value) override;
 
-  Result<IngestResult> WriteBatch(const IngestBatch& batch) override;
+  using Store::WriteBatch;
+  Result<IngestResult> WriteBatch(const IngestBatch& batch, const FollowWrite& follow,
+                                  Result<void>* follow_error) override;
   Result<std::vector<model::TelemetryPoint>> QueryTelemetry(const TelemetryQuery& q) override;
   Result<std::vector<model::Event>> QueryEvents(const EventQuery& q) override;
   Result<std::vector<model::StatusChange>> QueryStatusHistory(const std::string& device_id,
@@ -167,6 +169,17 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, int64_t> series_ids_;
   // Looks up or creates the series of (device, metric) inside the writer's transaction; new
   // ids are recorded in `added` so that a rolled-back batch can forget them.
+  // The statements of WriteBatch (write_mu_ held, transaction open). Series ids created are
+  // added to *new_series (forgotten by the caller if the transaction does not commit).
+  Result<void> WriteIngestLocked(const IngestBatch& batch, const std::vector<std::string>& event_data,
+                                 IngestResult* result, std::vector<std::string>* new_series);
+  // ApplyIncidentWrite in two steps: validation and documents (no lock), then the statements
+  // (write_mu_ held, transaction open).
+  struct IncidentDocs {
+    std::vector<std::string> alarms, work_orders, commands;
+  };
+  static Result<IncidentDocs> PrepareIncidentWrite(const IncidentWrite& w);
+  Result<void> WriteIncidentLocked(const IncidentWrite& w, const IncidentDocs& docs, IncidentWriteResult* result);
   Result<int64_t> SeriesIdLocked(const std::string& device, const std::string& metric,
                                  std::vector<std::string>* added);
 
