@@ -40,6 +40,8 @@ enum Stream : uint64_t {
   kExposureStream,
   kNoiseStream,
   kDistractorPick,
+  kTreeStream,  // streams added later go last (the others keep their ids)
+  kWalkerStream,
 };
 
 // The facade plane: metres (X right, Y up from the ground) <-> unit square (u, v) <-> image px.
@@ -122,6 +124,7 @@ struct Sample {
   cv::Point2d p;
   double angle = 0;  // rotation (tumbling), radians
   double phase = 0;  // flap/stride phase
+  double scale = 1;  // of the mover's size (perspective: a walker coming closer)
 };
 
 enum class Shape { kEllipse, kBox, kPoly, kBird, kLeaf, kPerson, kCar, kBug };
@@ -193,6 +196,10 @@ std::string_view DistractorName(Distractor d) {
       return "cloud";
     case Distractor::kExposure:
       return "exposure";
+    case Distractor::kTree:
+      return "tree";
+    case Distractor::kWalker:
+      return "walker";
   }
   return "?";
 }
@@ -204,8 +211,13 @@ std::vector<Distractor> AllDistractors() {
           Distractor::kExposure};
 }
 
+std::vector<Distractor> ExtraDistractors() { return {Distractor::kTree, Distractor::kWalker}; }
+
 std::optional<Distractor> ParseDistractor(std::string_view name) {
   for (Distractor d : AllDistractors()) {
+    if (DistractorName(d) == name) return d;
+  }
+  for (Distractor d : ExtraDistractors()) {
     if (DistractorName(d) == name) return d;
   }
   return std::nullopt;
@@ -262,6 +274,8 @@ struct Scene::Impl {
   void AddBugs(Rng r);
   void AddCloud(Rng r);
   void AddExposure(Rng r);
+  void AddTree(Rng r);
+  void AddWalkers(Rng r);
   int AddTruth(const std::string& kind, int64_t f0, int64_t f1);
   void FinishMoverTruth(Mover& m);
   void DrawMover(const Mover& m, int64_t frame, cv::Mat& img);
@@ -274,6 +288,22 @@ struct Scene::Impl {
     return m.pixel_space ? 1.0 : geo.PxPerMetre(s.p.x, s.p.y);
   }
   Result<void> RenderFrame(int64_t index, cv::Mat& out);
+  // Video backdrop: seek to backdrop_start_frame (by reading, as seeking is not exact in
+  // every container); read the next frame into video_frame, flipped. False at the end.
+  void SkipToBackdropStart() {
+    video.set(cv::CAP_PROP_POS_FRAMES, 0);
+    for (int64_t i = 0; i < opt.backdrop_start_frame; ++i) {
+      if (!video.grab()) {
+        video.set(cv::CAP_PROP_POS_FRAMES, 0);
+        break;
+      }
+    }
+  }
+  bool ReadBackdrop() {
+    if (!video.read(video_frame) || video_frame.empty()) return false;
+    if (opt.backdrop_flip != 0) cv::flip(video_frame, video_frame, opt.backdrop_flip > 0 ? 1 : -1);
+    return true;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -630,6 +660,7 @@ Result<void> Scene::Impl::Build() {
     if (img.empty()) {
       return InvalidArgument("backdrop_path", "cannot read image '" + opt.backdrop_path + "'");
     }
+    if (opt.backdrop_flip != 0) cv::flip(img, img, opt.backdrop_flip > 0 ? 1 : -1);
     cv::resize(img, bg, size, 0, 0, cv::INTER_AREA);
     wall_colour = cv::mean(bg);
   } else {
@@ -637,7 +668,8 @@ Result<void> Scene::Impl::Build() {
       return InvalidArgument("backdrop_path", "cannot open video '" + opt.backdrop_path + "'");
     }
     video_frames = static_cast<int64_t>(video.get(cv::CAP_PROP_FRAME_COUNT));
-    if (!video.read(video_frame) || video_frame.empty()) {
+    SkipToBackdropStart();
+    if (!ReadBackdrop()) {
       return InvalidArgument("backdrop_path", "no frames in '" + opt.backdrop_path + "'");
     }
     cv::resize(video_frame, bg, size, 0, 0, cv::INTER_AREA);
@@ -893,6 +925,12 @@ void Scene::Impl::AddDistractor(Distractor d) {
     case Distractor::kExposure:
       AddExposure(Rng::For(sd, kExposureStream));
       break;
+    case Distractor::kTree:
+      AddTree(Rng::For(sd, kTreeStream));
+      break;
+    case Distractor::kWalker:
+      AddWalkers(Rng::For(sd, kWalkerStream));
+      break;
   }
 }
 
@@ -1120,6 +1158,116 @@ void Scene::Impl::AddStreet(Rng r) {
   }
 }
 
+// A tree close to the camera in front of the lower floors: a static trunk (part of the
+// background) and leaf clusters on 3..6 branches that swing about their pivots at 0.3..1.2 Hz,
+// with slower gusts, each cluster fluttering on its own. Near the camera, a sway of a few
+// pixels spans metres of the facade behind it, and a cluster swinging down from its turning
+// point accelerates like a falling body for a fraction of a second.
+void Scene::Impl::AddTree(Rng r) {
+  const double dt = 1.0 / (Fps() * kSub);
+  const int64_t total = truth.frames * kSub;
+  const double W = truth.size.width, H = truth.size.height;
+  const double ground = std::min(H - 1, static_cast<double>(truth.facade.quad[0].y) * H);
+  const double roof = static_cast<double>(truth.facade.quad[3].y) * H;
+  const double height = (ground - roof) * r.U(0.35, 0.65);  // tree top above the ground, px
+  const double base_x = W * r.U(0.15, 0.85);
+  const cv::Point2d top(base_x + r.U(-0.05, 0.05) * height, ground - height * 0.55);
+  const cv::Scalar bark = light.Apply(cv::Scalar(30, 45, 60));
+  const int thick = std::max(2, static_cast<int>(height * 0.04));
+  for (cv::Mat* m : {&bg, &bg_alt}) {
+    if (m->empty()) continue;
+    cv::line(*m, cv::Point(cv::Point2d(base_x, ground)), cv::Point(top), bark, thick, cv::LINE_AA);
+  }
+  static const cv::Scalar kFoliage[] = {
+      {40, 110, 50}, {30, 90, 40}, {50, 140, 70}, {35, 120, 90}, {25, 70, 35}};
+  const int branches = r.I(3, 6);
+  const double gust_a = r.U(0.0, 0.08), gust_hz = r.U(0.1, 0.3), gust_ph = r.U(0, 2 * kPi);
+  for (int b = 0; b < branches; ++b) {
+    const cv::Point2d pivot = top + cv::Point2d(r.U(-0.08, 0.08) * height, r.U(-0.1, 0.2) * height);
+    const double length = height * r.U(0.3, 0.6);
+    const double angle0 = -kPi / 2 + r.U(-1.2, 1.2);  // upwards, spread
+    const double amp = r.U(0.04, 0.14), hz = r.U(0.3, 1.2), ph = r.U(0, 2 * kPi);
+    const int clusters = r.I(6, 14);
+    for (int c = 0; c < clusters; ++c) {
+      Mover m;
+      m.kind = "tree";
+      m.shape = Shape::kEllipse;
+      m.pixel_space = true;
+      m.size = std::max(3.0, height * r.U(0.03, 0.09));
+      m.min_px = 3;
+      m.aspect = r.U(0.5, 1.0);
+      m.colour = light.Apply(kFoliage[r.I(0, 4)] + cv::Scalar::all(r.U(-15, 15)));
+      const double along = r.U(0.3, 1.0) * length, side = r.U(-0.15, 0.15) * length;
+      const double fl_a = r.U(0.3, 1.5), fl_hz = r.U(1.5, 4.0), fl_ph = r.U(0, 2 * kPi);
+      const double rot0 = r.U(0, kPi);
+      m.t0 = 0;
+      for (int64_t s = 0; s < total + kSub; ++s) {
+        const double t = s * dt;
+        const double g = std::sin(2 * kPi * gust_hz * t + gust_ph);
+        const double th = angle0 + amp * std::sin(2 * kPi * hz * t + ph) + gust_a * g * g * g;
+        const cv::Point2d dir(std::cos(th), std::sin(th)), nrm(-dir.y, dir.x);
+        const cv::Point2d p = pivot + dir * along + nrm * side +
+                              cv::Point2d(fl_a * std::sin(2 * kPi * fl_hz * t + fl_ph),
+                                          0.6 * fl_a * std::cos(2 * kPi * fl_hz * t + fl_ph));
+        m.samples.push_back({p, rot0 + th, 0});
+      }
+      movers.push_back(std::move(m));
+    }
+  }
+  AddTruth("tree", 0, truth.frames - 1);
+  ObjectTruth& o = truth.objects.back();
+  o.end_ms = std::llround((truth.frames - 1) * 1000.0 / truth.fps);
+}
+
+// People walking towards or away from the camera (and a little sideways) in front of the
+// lower floors, as on a facade laid over a street view: with perspective the feet move down
+// the image faster as a walker comes closer, and the walker grows.
+void Scene::Impl::AddWalkers(Rng r) {
+  const double dt = 1.0 / (Fps() * kSub);
+  const int64_t total = truth.frames * kSub;
+  const double W = truth.size.width, H = truth.size.height;
+  const double ground = std::min(H - 1, static_cast<double>(truth.facade.quad[0].y) * H);
+  const double roof = static_cast<double>(truth.facade.quad[3].y) * H;
+  const double y_far = ground - (ground - roof) * r.U(0.25, 0.45);  // feet at Z = 10 m
+  const double y_near = std::min(H - 1, ground + (H - ground) * 0.5);  // feet at Z = 4 m
+  const double k = (y_near - y_far) / (1.0 / 4 - 1.0 / 10);
+  const double horizon = y_far - k / 10;
+  const double h_near = H * r.U(0.12, 0.22);  // a walker's height at Z = 4 m
+  const double f = h_near * 4 / 1.7;           // px per metre at Z = 1 m
+  const int n = r.I(2, 5);
+  for (int i = 0; i < n; ++i) {
+    Mover m;
+    m.kind = "walker";
+    m.shape = Shape::kPerson;
+    m.pixel_space = true;
+    m.size = h_near;
+    m.aspect = 0.3;
+    m.min_px = 3;
+    m.colour = light.Apply(cv::Scalar(r.U(20, 230), r.U(20, 230), r.U(20, 230)));
+    const bool towards = r.P(0.6);
+    const double speed = r.U(1.0, 1.7);
+    const double x0 = r.U(-0.35, 0.35) * W / f * 7;  // lateral metres at mid depth
+    const double vx = r.U(-0.5, 0.5);
+    const double stride = r.U(1.6, 2.2);
+    // On their way when the clip starts (people do not appear out of nowhere).
+    const double z0 = towards ? r.U(7.0, 10.5) : r.U(4.0, 7.5);
+    m.t0 = 0;
+    for (int64_t s = 0; s < total + kSub; ++s) {
+      const double t = s * dt;
+      const double z = towards ? z0 - speed * t : z0 + speed * t;
+      if (z < 3.5 || z > 11) break;
+      const double feet = horizon + k / z;
+      const double h = 1.7 * f / z;
+      const double x = W / 2 + f * (x0 + vx * t) / z;
+      m.samples.push_back({{x, feet - 0.5 * h}, 0, 2 * kPi * stride * t, h / h_near});
+    }
+    if (m.samples.empty()) continue;
+    m.truth_index = AddTruth("walker", 0, 0);
+    FinishMoverTruth(m);
+    movers.push_back(std::move(m));
+  }
+}
+
 void Scene::Impl::AddBugs(Rng r) {
   const double dt = 1.0 / (Fps() * kSub);
   const int64_t total = truth.frames * kSub;
@@ -1200,7 +1348,7 @@ void Scene::Impl::AddExposure(Rng r) {
 std::vector<cv::Point2d> Scene::Impl::Outline(const Mover& m, const Sample& s, double ppu,
                                               cv::Point2d c) const {
   std::vector<cv::Point2d> out;
-  double L = std::max(m.size * ppu, m.min_px);  // pixels
+  double L = std::max(m.size * ppu * s.scale, m.min_px);  // pixels
   auto Rot = [](cv::Point2d p, double a) {
     return cv::Point2d(p.x * std::cos(a) - p.y * std::sin(a), p.x * std::sin(a) + p.y * std::cos(a));
   };
@@ -1348,17 +1496,17 @@ Result<void> Scene::Impl::RenderFrame(int64_t index, cv::Mat& out) {
   if (opt.backdrop == Backdrop::kVideo) {
     if (index < video_next - 1 || index > video_next) {
       // Random access into the video: re-open and skip (tests only render in order).
-      video.set(cv::CAP_PROP_POS_FRAMES, 0);
+      SkipToBackdropStart();
       video_next = 0;
       while (video_next < index) {
-        if (!video.read(video_frame)) break;
+        if (!ReadBackdrop()) break;
         ++video_next;
       }
     }
     if (index == video_next) {
-      if (!video.read(video_frame) || video_frame.empty()) {
-        video.set(cv::CAP_PROP_POS_FRAMES, 0);  // loop
-        if (!video.read(video_frame) || video_frame.empty()) {
+      if (!ReadBackdrop()) {
+        SkipToBackdropStart();  // loop
+        if (!ReadBackdrop()) {
           return Fail(ErrorCode::kUnavailable, "backdrop video stopped");
         }
       }

@@ -33,7 +33,11 @@ enum class Lighting { kDay, kDusk, kNight };
 std::string_view LightingName(Lighting l);
 
 // Hard distractors. kStreet = pedestrians and cars below the facade; kBug = an insect close to
-// the lens (a large blurred blob); kExposure = the camera's auto-exposure stepping.
+// the lens (a large blurred blob); kExposure = the camera's auto-exposure stepping. kTree = a
+// tree close to the camera in front of the lower floors, its leaf clusters swinging on their
+// branches; kWalker = people walking towards or away from the camera in front of the lower
+// floors (as on a facade laid over a street view), growing and accelerating in the image
+// with perspective, legs swinging.
 enum class Distractor {
   kBird,
   kLeaf,
@@ -45,10 +49,16 @@ enum class Distractor {
   kBug,
   kCloud,
   kExposure,
+  kTree,
+  kWalker,
 };
 std::string_view DistractorName(Distractor d);
 std::optional<Distractor> ParseDistractor(std::string_view name);
+// The distractors the evaluation sets draw from (unchanged since the held-out set was made;
+// the sets' clips stay as they were).
 std::vector<Distractor> AllDistractors();
+// Distractors added later (kTree, kWalker), used by name or by the tuning set's extra clips.
+std::vector<Distractor> ExtraDistractors();
 
 // Where the facade texture comes from.
 enum class Backdrop {
@@ -79,6 +89,12 @@ struct SceneOptions {
   std::optional<std::array<cv::Point2f, 4>> backdrop_quad;
   int backdrop_floors = 0;
   int backdrop_columns = 0;
+  // kVideo: the first frame of the backdrop used (a later segment of the clip), and how its
+  // frames are flipped before use (0 none, 1 mirrored left-right, -1 rotated by 180 degrees;
+  // also applied to kStill). The evaluation tool's tuning and held-out sets use different
+  // segments and flips of the same footage.
+  int64_t backdrop_start_frame = 0;
+  int backdrop_flip = 0;
 };
 
 // The facade as an installer would configure it (the thrown_object analyzer's parameters).
