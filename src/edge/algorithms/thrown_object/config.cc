@@ -144,7 +144,9 @@ Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
                                  "learning_s", "threshold", "min_threshold", "noise_k",
                                  "absorb_s", "shake_compensation", "process_width",
                                  "origin_backtrack_s", "fit_window_s", "max_width", "min_hit_ratio",
-                                 "min_fall_sizes", "max_horizontal_accel", "merge_gap_s", "suppress_s"}));
+                                 "min_fall_sizes", "max_horizontal_accel", "merge_gap_s", "suppress_s",
+                                 "max_context", "max_activity", "max_size_jumps",
+                                 "max_upswing_sizes", "activity_s"}));
   ThrownObjectConfig c;
   // Facade geometry.
   if (!p.Has("facade")) {
@@ -223,6 +225,13 @@ Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
   LINLI_ASSIGN_OR_RETURN(l.origin_backtrack_s,
                          p.Number("origin_backtrack_s", l.origin_backtrack_s, 0, 3));
   LINLI_ASSIGN_OR_RETURN(c.fit_window_s, p.Number("fit_window_s", c.fit_window_s, 0.3, 20));
+  // What the track is (appearance and surroundings); the largest values switch a test off.
+  LINLI_ASSIGN_OR_RETURN(l.max_context, p.Number("max_context", l.max_context, 0, 1000));
+  LINLI_ASSIGN_OR_RETURN(l.max_activity, p.Number("max_activity", l.max_activity, 0, 1));
+  LINLI_ASSIGN_OR_RETURN(l.max_size_jumps, p.Number("max_size_jumps", l.max_size_jumps, 0, 1));
+  LINLI_ASSIGN_OR_RETURN(l.max_upswing_sizes,
+                         p.Number("max_upswing_sizes", l.max_upswing_sizes, 0, 1000));
+  LINLI_ASSIGN_OR_RETURN(c.activity_s, p.Number("activity_s", c.activity_s, 0.2, 60));
   // Detection.
   LINLI_ASSIGN_OR_RETURN(c.max_object_m, p.Number("max_object_m", c.max_object_m, 0.05, 10));
   LINLI_ASSIGN_OR_RETURN(c.min_area_px, p.Number("min_area_px", c.min_area_px, 1, 1000));

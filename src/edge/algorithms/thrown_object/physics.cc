@@ -94,6 +94,54 @@ size_t DepartureIndex(std::span<const FallPoint> points, int min_rest, double re
   return 0;
 }
 
+double Upswing(std::span<const FallPoint> before, double fall_start_s, double window_s) {
+  double lowest = -1e18, rise = 0;  // lowest = largest y so far
+  for (const FallPoint& p : before) {
+    if (p.t_s < fall_start_s - window_s) continue;
+    lowest = std::max(lowest, p.px.y);
+    rise = std::max(rise, lowest - p.px.y);
+  }
+  return rise;
+}
+
+namespace {
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// Appearance features of a fall (FallPoint's context/activity/area).
+void Appearance(std::span<const FallPoint> points, FallVerdict* v) {
+  std::vector<double> ctx, act;
+  const FallPoint& p0 = points.front();
+  int pairs = 0, jumps = 0;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const FallPoint& p = points[i];
+    ctx.push_back(p.context);
+    // Activity once the object has left its start (a hand that held it out of a window,
+    // the object resting on the sill before the push, keep the start busy).
+    if (std::hypot(p.px.x - p0.px.x, p.px.y - p0.px.y) > 2 * std::max(2.0, p0.size_px)) {
+      act.push_back(p.activity);
+    }
+    if (i > 0 && p.area_px > 0 && points[i - 1].area_px > 0) {
+      ++pairs;
+      const double r = p.area_px / points[i - 1].area_px;
+      jumps += r > 2.5 || r < 1 / 2.5;
+    }
+  }
+  if (act.size() < 3) {
+    act.clear();
+    for (const FallPoint& p : points) act.push_back(p.activity);
+  }
+  v->context = Median(ctx);
+  v->activity = Median(act);
+  v->size_jumps = pairs > 0 ? static_cast<double>(jumps) / pairs : 0;
+}
+
+}  // namespace
+
 FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,
                      const FallLimits& limits) {
   FallVerdict v;
@@ -226,6 +274,12 @@ FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facad
     v.reason = "curved_sideways";
   } else if (apex_above > limits.max_origin_above_m) {
     v.reason = "from_above";
+  } else if (Appearance(points, &v), v.context > limits.max_context) {
+    v.reason = "attached";
+  } else if (v.activity > limits.max_activity) {
+    v.reason = "busy";
+  } else if (v.size_jumps > limits.max_size_jumps) {
+    v.reason = "unsteady";
   } else {
     v.accepted = true;
     v.reason = "ok";

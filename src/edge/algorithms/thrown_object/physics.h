@@ -36,6 +36,15 @@ struct FallPoint {
   double t_s = 0;        // seconds (any origin; only differences matter)
   cv::Point2d px;        // blob centroid
   double size_px = 0;    // blob's largest dimension
+  // What the object looks like and where it is (0 = unknown/none; pure physics tests leave
+  // them so):
+  double area_px = 0;    // blob's pixel count
+  double context = 0;    // foreground around the blob (a ring of about its size) / its area:
+                         // a thrown object is alone on the wall, a limb or a branch is part of
+                         // something larger that moves with it
+  double activity = 0;   // how busy the blob's place was in the last seconds, 0..1: a falling
+                         // object crosses a wall that was still; a swaying tree or people
+                         // walking keep their region busy
 };
 
 struct FallLimits {
@@ -57,6 +66,16 @@ struct FallLimits {
   double frame_interval_s = 0;      // set by the analyzer from the camera rate; 0 = no check
   double max_origin_above_m = 6;    // the parabola's apex may lie this far above the facade
   double origin_backtrack_s = 0.5;  // how far before the first point the origin may lie
+  // What the track is, beyond its motion (points without appearance data pass):
+  double max_context = 0.5;      // median foreground around the blob / its area ("attached":
+                                 // a limb of a walking person, a piece of a swaying tree)
+  double max_activity = 0.3;     // median activity of the places the fall crossed once it left
+                                 // its start ("busy": a tree, people walking, a flag)
+  double max_size_jumps = 0.34;  // fraction of consecutive points whose area changes more than
+                                 // 2.5x ("unsteady": fragments that split and merge)
+  double max_upswing_sizes = 1.5;  // before the fall, the track rose by more than this many
+                                   // sizes (+ 3 px) within the last 3 s ("oscillating": a
+                                   // branch or laundry swinging down from its turning point)
 };
 
 struct FallVerdict {
@@ -71,6 +90,7 @@ struct FallVerdict {
   cv::Point2d origin_px;    // where the fall began (apex of the parabola or first point)
   double origin_t_s = 0;    // its time (same origin as the points' t_s)
   double score = 0;         // [0, 1]
+  double context = 0, activity = 0, size_jumps = 0;  // see FallLimits
 };
 
 // Where a fall that began from rest starts: the index of the last point at which the object
@@ -80,6 +100,12 @@ struct FallVerdict {
 // and took the track over. 0 if the object never rested. Testing and fitting the fall from
 // there keeps the still part out of the parabola and puts the origin where the fall began.
 size_t DepartureIndex(std::span<const FallPoint> points, int min_rest = 5, double rest_px = 1.5);
+
+// How far (px) a track rose before its fall: the largest upward movement (later point
+// higher in the image) among `before`, the points preceding the fall's first point, in time
+// order, limited to the last `window_s` seconds before `fall_start_s`. A thrown object rests,
+// or is tossed up as part of its fall; a swinging branch or garment comes back up.
+double Upswing(std::span<const FallPoint> before, double fall_start_s, double window_s = 3.0);
 
 // Tests a track (points in time order) against the facade's gravity. Always fills the fitted
 // quantities it could compute; `accepted` only if every limit holds.

@@ -120,6 +120,10 @@ void ThrownObjectAnalyzer::Init(cv::Size size) {
   config_.limits.frame_interval_s = 1.0 / fps;
   fg_ = std::make_unique<ForegroundDetector>(config_.foreground, work_size_, fps, mask);
   suppressed_ = cv::Mat(fg_->tiles().size(), CV_8U, cv::Scalar(0));
+  activity_ = cv::Mat(fg_->tiles().size(), CV_32F, cv::Scalar(0));
+  busy_ = cv::Mat(fg_->tiles().size(), CV_32F, cv::Scalar(0));
+  activity_frames_ = 0;
+  warm_until_ms_ = -1;
   suppress_frames_ = std::clamp(static_cast<int>(std::lround(config_.suppress_s * fps)), 1, 255);
   const FacadeModel* facade = &facade_;
   tracker_ = std::make_unique<Tracker>(config_.tracker,
@@ -202,8 +206,17 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
   cv::subtract(suppressed_, cv::Scalar(1), suppressed_);  // count down (saturating)
   Components(mask);
   const double fps = camera_.fps > 0 ? camera_.fps : 25;
+  constexpr int kT = ForegroundDetector::kTile;
+  busy_.setTo(0);
+  const cv::Rect mask_rect(0, 0, mask.cols, mask.rows);
   for (const Candidate& cand : candidates_) {
     if (cand.area < config_.min_area_px) continue;
+    // This frame's blobs make their tiles busy (after the blobs have read the activity).
+    const cv::Rect tr = cv::Rect(cand.box.x / kT, cand.box.y / kT,
+                                 (cand.box.x + cand.box.width - 1) / kT - cand.box.x / kT + 1,
+                                 (cand.box.y + cand.box.height - 1) / kT - cand.box.y / kT + 1) &
+                        cv::Rect(0, 0, busy_.cols, busy_.rows);
+    if (tr.area() > 0) busy_(tr).setTo(1.0f);
     Blob b;
     b.centre = cv::Point2d(cand.centre.x / scale_ + roi_.x, cand.centre.y / scale_ + roi_.y);
     b.box = cv::Rect(static_cast<int>(cand.box.x / scale_) + roi_.x,
@@ -222,7 +235,6 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
       // Its tiles and their neighbours stay suppressed while the model recovers (the ghost
       // an insect leaves, the fragments of a window being absorbed).
       fg_->Absorb(cand.box);
-      constexpr int kT = ForegroundDetector::kTile;
       const cv::Rect tr = cv::Rect(cand.box.x / kT - 1, cand.box.y / kT - 1,
                                    (cand.box.x + cand.box.width) / kT - cand.box.x / kT + 3,
                                    (cand.box.y + cand.box.height) / kT - cand.box.y / kT + 3) &
@@ -230,11 +242,32 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
       if (tr.area() > 0) suppressed_(tr).setTo(suppress_frames_);
       continue;
     }
+    // Surroundings: foreground in a ring about the blob's size around it, relative to the
+    // blob's own pixels (a limb of a person, a piece of a tree canopy has much).
+    {
+      const int pad = std::max(3, static_cast<int>(std::lround(
+                                      std::max(cand.box.width, cand.box.height) * 1.0)));
+      const cv::Rect around =
+          cv::Rect(cand.box.x - pad, cand.box.y - pad, cand.box.width + 2 * pad,
+                   cand.box.height + 2 * pad) &
+          mask_rect;
+      const double near = cv::countNonZero(mask(around)) - cand.area;
+      b.context = std::max(0.0, near) / std::max(1.0, cand.area);
+      const int tx = std::clamp(static_cast<int>(cand.centre.x) / kT, 0, activity_.cols - 1);
+      const int ty = std::clamp(static_cast<int>(cand.centre.y) / kT, 0, activity_.rows - 1);
+      b.activity = activity_.at<float>(ty, tx);
+    }
     blobs_.push_back(b);
     blob_work_.push_back(cand.centre);
   }
   {
-    constexpr int kT = ForegroundDetector::kTile;
+    // A running mean until the time constant is reached, then a moving average.
+    ++activity_frames_;
+    const double alpha = 1.0 / std::min(static_cast<double>(activity_frames_),
+                                        std::max(1.0, config_.activity_s * fps));
+    cv::addWeighted(activity_, 1 - alpha, busy_, alpha, 0, activity_);
+  }
+  {
     size_t k = 0;
     for (size_t i = 0; i < blobs_.size(); ++i) {
       const cv::Point2d& c = blob_work_[i];
@@ -252,12 +285,21 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
   stats_.blobs += static_cast<int64_t>(blobs_.size());
 }
 
+// Upswing (physics.h) of the track's points before `first`.
+double ThrownObjectAnalyzer::TrackUpswing(const Track& t, size_t first) const {
+  if (first == 0) return 0;
+  std::vector<FallPoint> before;
+  FallPoints(t, 0, first + 1, &before);
+  return Upswing(before, before.back().t_s);
+}
+
 void ThrownObjectAnalyzer::FallPoints(const Track& t, size_t first, size_t last,
                                       std::vector<FallPoint>* out) const {
   out->clear();
   for (size_t i = first; i < last && i < t.points.size(); ++i) {
     const TrackPointPx& p = t.points[i];
-    out->push_back({static_cast<double>(p.pts_ms) / 1000.0, p.centre, p.size});
+    out->push_back({static_cast<double>(p.pts_ms) / 1000.0, p.centre, p.size, p.area,
+                    p.context, p.activity});
   }
 }
 
@@ -509,6 +551,11 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
     cv::resize(roi, work_, work_size_, 0, 0, cv::INTER_AREA);
     work = &work_;
   }
+  // Until the activity map has seen half its time constant it cannot tell a busy place from
+  // a quiet one: no track is confirmed in that first second after a (re)start.
+  if (warm_until_ms_ < 0) {
+    warm_until_ms_ = frame.pts_ms + static_cast<int64_t>(config_.activity_s * 500);
+  }
   ForegroundStats fs;
   const cv::Mat& mask = fg_->Apply(*work, &fs);
   last_mask_ = mask;
@@ -535,6 +582,7 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
       continue;
     }
     if (static_cast<int>(t.points.size()) < config_.limits.min_points) continue;
+    if (frame.pts_ms < warm_until_ms_) continue;
     size_t first = 0;
     while (first + 1 < t.points.size() &&
            t.points.back().pts_ms - t.points[first].pts_ms > window_ms) {
@@ -551,7 +599,22 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
     ++stats_.tracks_tested;
     ++t.tests;
     FallVerdict v = TestFall(fall_points_, facade_, config_.limits);
-    if (v.accepted) Confirm(t, v, first, frame, sink);
+    if (v.accepted) {
+      const double upswing = TrackUpswing(t, first);
+      if (upswing > config_.limits.max_upswing_sizes * std::max(2.0, t.points[first].size) + 3) {
+        v.accepted = false;
+        v.reason = "oscillating";
+      } else {
+        Confirm(t, v, first, frame, sink);
+        if (!events_.empty() && events_.back()->track_id == t.id && t.confirmed) {
+          char buf[160];
+          std::snprintf(buf, sizeof buf,
+                        "context=%.2f activity=%.2f jumps=%.2f upswing=%.1f size=%.1f",
+                        v.context, v.activity, v.size_jumps, upswing, t.points[first].size);
+          stats_.event_features[events_.back()->id] = buf;
+        }
+      }
+    }
   }
   for (Track& t : ended_) {
     if (t.confirmed) {

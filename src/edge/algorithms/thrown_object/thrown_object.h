@@ -55,6 +55,7 @@ struct ThrownObjectConfig {
   double origin_fit_s = 1.2;   // the origin is fitted on the first seconds of the fall
   double suppress_s = 0.8;     // after an oversized blob, its tiles only continue tracks
   double merge_gap_s = 1.2;    // a broken-off event waits this long for its continuation
+  double activity_s = 2.0;     // time constant of the per-tile activity (FallPoint::activity)
   int max_width = 1280;        // FrameNeeds.max_width
 };
 
@@ -77,6 +78,9 @@ struct ThrownObjectStats {
   std::map<std::string, int64_t> rejections;  // last verdict of ended tracks with enough points
   // The longest rejected tracks (up to 8), for tuning: "<points> <reason> g=.. rms=.. ...".
   std::vector<std::pair<size_t, std::string>> long_rejections;
+  // Per event id, the confirming verdict's appearance features, for tuning:
+  // "context=.. activity=.. jumps=.. upswing=..".
+  std::map<std::string, std::string> event_features;
 };
 
 class ThrownObjectAnalyzer final : public Analyzer {
@@ -112,6 +116,7 @@ class ThrownObjectAnalyzer final : public Analyzer {
   std::vector<TrackPointPx> EarlierFragments(const Track& t, size_t first);
   EdgeEvent MakeEvent(const OpenEvent& ev, EventPhase phase) const;
   void FallPoints(const Track& t, size_t first, size_t last, std::vector<FallPoint>* out) const;
+  double TrackUpswing(const Track& t, size_t first) const;
 
   ThrownObjectConfig config_;
   CameraContext camera_;
@@ -137,6 +142,10 @@ class ThrownObjectAnalyzer final : public Analyzer {
   std::vector<Acc> acc_;
   cv::Mat closed_;
   cv::Mat suppressed_;  // per tile: frames left during which blobs there are ignored
+  cv::Mat activity_;    // per tile, CV_32F: moving average of "a blob was here" (activity_s)
+  cv::Mat busy_;        // per tile, CV_32F scratch: this frame's blobs
+  int64_t activity_frames_ = 0;
+  int64_t warm_until_ms_ = -1;  // no confirmation before (the activity map is new)
   int suppress_frames_ = 60;
   std::vector<cv::Point2d> blob_work_;
   std::vector<Blob> blobs_;

@@ -42,14 +42,18 @@ Result<std::unique_ptr<Analyzer>> Make(const YAML::Node& params, cv::Size size, 
   return reg.Create("thrown_object", params, "cameras[0].algorithms.thrown_object", ctx);
 }
 
-// Renders the scene and runs the analyzer over it; returns the events.
-std::vector<EdgeEvent> RunScene(const SceneOptions& o, scene_gen::SceneTruth* truth_out = nullptr) {
+// Renders the scene and runs the analyzer over it (with `extra` parameters merged into the
+// facade's); returns the events.
+std::vector<EdgeEvent> RunScene(const SceneOptions& o, scene_gen::SceneTruth* truth_out = nullptr,
+                                const Json& extra = Json::object()) {
   auto scene = Scene::Make(o);
   EXPECT_TRUE(scene);
   if (!scene) return {};
   const auto& truth = (*scene)->truth();
   if (truth_out) *truth_out = truth;
-  auto analyzer = Make(Params(truth.AnalyzerParams()), truth.size, truth.fps);
+  Json params = truth.AnalyzerParams();
+  for (auto it = extra.begin(); it != extra.end(); ++it) params[it.key()] = it.value();
+  auto analyzer = Make(Params(params), truth.size, truth.fps);
   EXPECT_TRUE(analyzer) << analyzer.error().ToString();
   if (!analyzer) return {};
   Collect sink;
@@ -96,6 +100,86 @@ TEST(ThrownObject, WindowLightsAreNotThrownObjects) {
 }
 TEST(ThrownObject, CameraShakeIsNotAThrownObject) {
   EXPECT_TRUE(RunScene(Distractors(106, {Distractor::kShake})).empty());
+}
+
+TEST(ThrownObject, ASwayingTreeIsNotAThrownObject) {
+  for (uint64_t seed : {211, 215, 240}) {
+    SceneOptions o = Distractors(seed, {Distractor::kTree});
+    o.duration_s = 6;
+    EXPECT_TRUE(RunScene(o).empty()) << "seed " << seed;
+  }
+}
+
+TEST(ThrownObject, WalkingPeopleAreNotThrownObjects) {
+  for (uint64_t seed : {231, 251}) {
+    SceneOptions o = Distractors(seed, {Distractor::kWalker});
+    o.duration_s = 6;
+    EXPECT_TRUE(RunScene(o).empty()) << "seed " << seed;
+  }
+}
+
+// An object thrown past a swaying tree and walking people is still found.
+TEST(ThrownObject, AThrownObjectBesideATreeAndWalkersIsFound) {
+  SceneOptions o;
+  o.seed = 7;
+  o.size = {960, 540};
+  o.fps = 25;
+  o.duration_s = 5;
+  o.thrown = 1;
+  o.lighting = scene_gen::Lighting::kDay;
+  o.distractors = {Distractor::kTree, Distractor::kWalker};
+  scene_gen::SceneTruth truth;
+  auto events = RunScene(o, &truth);
+  ASSERT_EQ(truth.ThrownCount(), 1);
+  int ends = 0;
+  for (const auto& e : events) {
+    if (e.phase != EventPhase::kEnd) continue;
+    ++ends;
+    EXPECT_EQ(e.data["floor"].get<int>(), truth.objects[0].floor);
+  }
+  EXPECT_EQ(ends, 1);
+}
+
+// Upswing: a branch that swung up before it swings down has risen; a dropped object has not.
+TEST(ThrownObjectPhysics, UpswingMeasuresTheRiseBeforeTheFall) {
+  std::vector<thrown::FallPoint> branch, pot;
+  for (int i = 0; i < 20; ++i) {
+    const double t = i * 0.04;
+    branch.push_back({t, {100, 200 - 8 * std::sin(3.14159 * t / 0.8)}, 4});
+    pot.push_back({t, {100, 200 + 0.1 * (i % 2)}, 4});
+  }
+  EXPECT_GT(thrown::Upswing(branch, 0.8), 7.0);
+  EXPECT_LT(thrown::Upswing(pot, 0.8), 0.5);
+  // Only the last seconds count.
+  EXPECT_LT(thrown::Upswing(branch, 10.0, 3.0), 0.5);
+}
+
+// The appearance tests: a blob inside a larger moving thing ("attached"), crossing busy
+// places ("busy"), or changing its area by leaps ("unsteady") is not accepted though it falls
+// like a body; the same fall alone on a still wall is.
+TEST(ThrownObjectPhysics, AppearanceRejectsAttachedBusyAndUnsteadyTracks) {
+  thrown::FacadeSpec spec;
+  spec.quad = {cv::Point2f(0.1f, 0.95f), cv::Point2f(0.9f, 0.95f), cv::Point2f(0.9f, 0.05f),
+               cv::Point2f(0.1f, 0.05f)};
+  spec.floors = 10;
+  const thrown::FacadeModel facade(spec, {640, 360});
+  thrown::FallLimits limits;
+  auto Fall = [&](double context, double activity, bool jumpy) {
+    std::vector<thrown::FallPoint> pts;
+    for (int i = 0; i < 20; ++i) {
+      const double t = i * 0.04;
+      thrown::FallPoint p{t, {300, 60 + 0.5 * facade.GravityPx({300, 100}) * t * t}, 5};
+      p.area_px = jumpy && i % 2 ? 60 : 18;
+      p.context = context;
+      p.activity = activity;
+      pts.push_back(p);
+    }
+    return thrown::TestFall(pts, facade, limits);
+  };
+  EXPECT_TRUE(Fall(0, 0.05, false).accepted) << Fall(0, 0.05, false).reason;
+  EXPECT_EQ(Fall(1.5, 0.05, false).reason, "attached");
+  EXPECT_EQ(Fall(0, 0.6, false).reason, "busy");
+  EXPECT_EQ(Fall(0, 0.05, true).reason, "unsteady");
 }
 
 TEST(ThrownObject, OneThrownObjectOneEventWithItsFloor) {

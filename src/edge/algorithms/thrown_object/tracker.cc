@@ -54,7 +54,7 @@ void Tracker::Update(Track& t, const Blob& b, int64_t pts_ms) const {
   if (t.points.size() >= opt_.max_points) {
     t.points.erase(t.points.begin(), t.points.begin() + static_cast<long>(opt_.max_points / 4));
   }
-  t.points.push_back({pts_ms, b.centre, b.box, b.size});
+  t.points.push_back({pts_ms, b.centre, b.box, b.size, b.area, b.context, b.activity});
   t.misses = 0;
   t.updated = true;
 }
@@ -154,7 +154,7 @@ void Tracker::Step(int64_t pts_ms, std::span<const Blob> blobs, std::vector<Trac
     t.p = cv::Matx44d(sm, 0, 0, 0, 0, sm, 0, 0, 0, 0, sv * sv, 0, 0, 0, 0, sv * sv);
     t.last_pts_ms = pts_ms;
     t.points.reserve(64);
-    t.points.push_back({pts_ms, b.centre, b.box, b.size});
+    t.points.push_back({pts_ms, b.centre, b.box, b.size, b.area, b.context, b.activity});
     t.updated = true;
     tracks_.push_back(std::move(t));
   }

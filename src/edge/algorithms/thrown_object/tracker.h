@@ -23,6 +23,11 @@ struct Blob {
   // In a region where the model is recovering (suppressed): may continue a track that has
   // at least 3 points but does not start one.
   bool weak = false;
+  // Appearance and surroundings, for the analyzer's tests of what the track is (see
+  // FallPoint): foreground near the blob relative to its own area, and how busy its place
+  // had been recently (0..1).
+  double context = 0;
+  double activity = 0;
 };
 
 struct TrackPointPx {
@@ -30,6 +35,9 @@ struct TrackPointPx {
   cv::Point2d centre;
   cv::Rect box;
   double size = 0;
+  double area = 0;
+  double context = 0;
+  double activity = 0;
 };
 
 struct Track {
