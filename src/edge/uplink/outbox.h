@@ -12,7 +12,7 @@
 //     Appends are group-committed: those that arrive while a commit is running (other camera
 //     threads) wait for it and then share the next transaction and its fsync, each entry in a
 //     savepoint of its own (one that cannot be stored fails alone). A lone append commits at
-//     once; nothing waits for company.
+//     once; after a commit of several, the next one waits up to 0.5 ms for as many appends.
 //   - Entries are handed out in `seq` order; `seq` strictly increases for the life of the
 //     outbox file (SQLite AUTOINCREMENT never reuses a value).
 //   - Quota: the sum of entry bytes (message body + media files) and dead-letter media bytes
@@ -238,6 +238,7 @@ class Outbox {
   std::condition_variable commit_cv_;
   std::vector<PendingAppend*> commit_queue_;
   bool committing_ = false;
+  size_t last_batch_ = 0;  // size of the last group commit
 
   metrics::Counter& evicted_events_total_;
   metrics::Counter& evicted_bytes_total_;
