@@ -83,6 +83,7 @@ class CameraPipeline::CountingSink final : public EventSink {
       std::lock_guard<std::mutex> lock(owner_.mu_);
       ++owner_.stats_.events;
     }
+    owner_.m_events_.Inc();
     if (event.camera_id.empty() || event.id.empty()) {
       EdgeEvent e = event;
       if (e.camera_id.empty()) e.camera_id = camera_id_;
@@ -129,6 +130,9 @@ CameraPipeline::CameraPipeline(CameraConfig camera, std::unique_ptr<FrameSource>
       m_analyzer_errors_(metrics::Default().GetCounter(
           "linli_edge_analyzer_errors_total", "Analyzer creation or processing failures",
           {{"camera", camera_.id}})),
+      m_events_(metrics::Default().GetCounter("linli_edge_events_total",
+                                              "Event steps emitted by a camera's analyzers",
+                                              {{"camera", camera_.id}})),
       m_lag_(metrics::Default().GetGauge("linli_edge_lag_seconds",
                                          "How far a camera's processing is behind real time",
                                          {{"camera", camera_.id}})),
@@ -149,7 +153,7 @@ CameraPipeline::CameraPipeline(CameraConfig camera, std::unique_ptr<FrameSource>
 }
 
 bool CameraPipeline::WantsImage(int64_t pts_ms) const {
-  if (need_analyzers_ || native_.area() == 0) return true;
+  if (need_analyzers_ || native_.area() == 0 || has_tasks_.load()) return true;
   if (pts_ms >= next_sub_pts_) return true;
   for (const auto& slot : slots_)
     if (slot.analyzer && slot.needs.full_rate) return true;
@@ -179,6 +183,9 @@ void CameraPipeline::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_ || thread_.joinable()) return;
   running_ = true;
+  // Here, not in Run(): a Stop() that comes before the thread got going must still stop it.
+  stop_ = false;
+  accepting_tasks_ = true;  // tasks posted before the thread runs wait for its first frame
   thread_ = std::thread([this] {
     auto r = Run();
     if (!r) {
@@ -286,7 +293,7 @@ Result<void> CameraPipeline::OpenWithBackoff() {
   return Fail(ErrorCode::kUnavailable, "stopped");
 }
 
-void CameraPipeline::CreateAnalyzer(Slot& slot) {
+Result<void> CameraPipeline::MakeAnalyzer(Slot& slot) {
   CameraContext ctx;
   ctx.camera_id = camera_.id;
   ctx.zones = camera_.zones;
@@ -300,28 +307,32 @@ void CameraPipeline::CreateAnalyzer(Slot& slot) {
   ctx.frame_size = ScaledSize(native_, width);
   ctx.fps = sub_fps;
   for (int round = 0; round < 2; ++round) {
-    auto made = registry_.Create(slot.cfg.name, slot.cfg.params, slot.cfg.key, ctx);
-    if (!made) {
-      slot.create_failed = true;
-      m_analyzer_errors_.Inc();
-      log::Error("analyzer not created", {{"camera", camera_.id}, {"algorithm", slot.cfg.name},
-                                          {"error", made.error().ToString()}});
-      SetState(stats_.state, made.error().ToString());
-      return;
-    }
-    FrameNeeds needs = (*made)->Needs();
+    LINLI_ASSIGN_OR_RETURN(auto made, registry_.Create(slot.cfg.name, slot.cfg.params, slot.cfg.key, ctx));
+    FrameNeeds needs = made->Needs();
     const int w = EffectiveWidth(needs, camera_);
     const cv::Size size = ScaledSize(native_, w);
     const double fps = needs.full_rate ? source_fps_ : sub_fps;
     if (round == 1 || (size == ctx.frame_size && std::abs(fps - ctx.fps) < 1e-6)) {
-      slot.analyzer = std::move(*made);
+      slot.analyzer = std::move(made);
       slot.needs = needs;
       slot.width = w;
       slot.create_failed = false;
-      return;
+      return {};
     }
     ctx.frame_size = size;
     ctx.fps = fps;
+  }
+  return {};
+}
+
+void CameraPipeline::CreateAnalyzer(Slot& slot) {
+  auto made = MakeAnalyzer(slot);
+  if (!made) {
+    slot.create_failed = true;
+    m_analyzer_errors_.Inc();
+    log::Error("analyzer not created", {{"camera", camera_.id}, {"algorithm", slot.cfg.name},
+                                        {"error", made.error().ToString()}});
+    SetState(stats_.state, made.error().ToString());
   }
 }
 
@@ -460,7 +471,16 @@ void CameraPipeline::UpdateRates(bool force) {
 }
 
 Result<void> CameraPipeline::Run() {
-  stop_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    accepting_tasks_ = true;
+  }
+  auto r = RunLoop();
+  FailTasks("camera " + camera_.id + " stopped");
+  return r;
+}
+
+Result<void> CameraPipeline::RunLoop() {
   SetState(CameraState::kStarting);
   window_start_ = clock_.Monotonic();
   auto finish = [&](CameraState state) {
@@ -569,10 +589,134 @@ Result<void> CameraPipeline::Run() {
     if (need_analyzers_) CreateAnalyzers();
     if (options_.schedules) UpdateSchedules(frame.wall_ms != 0 ? frame.wall_ms : clock_.NowMs());
     ProcessFrame(frame);
+    if (has_tasks_.load() && !frame.image.empty()) RunTasks(frame);
     UpdateRates(false);
   }
   finish(CameraState::kStopped);
   return {};
+}
+
+// ---- tasks on the camera's thread ----
+
+class CameraPipeline::ThreadContext final : public CameraThreadContext {
+ public:
+  ThreadContext(CameraPipeline& owner, const Frame& frame) : owner_(owner), frame_(frame) {}
+  const CameraConfig& camera() const override { return owner_.camera_; }
+  Analyzer* analyzer(const std::string& name) override {
+    Slot* s = Find(name);
+    return s != nullptr ? s->analyzer.get() : nullptr;
+  }
+  const cv::Mat& FrameFor(const std::string& name) override {
+    Slot* s = Find(name);
+    return owner_.Scaled(frame_, s != nullptr ? s->width : owner_.camera_.max_width).image;
+  }
+  int64_t frame_pts_ms() const override { return frame_.pts_ms; }
+  Result<void> Recreate(const std::string& name) override {
+    Slot* s = Find(name);
+    if (s == nullptr) return Fail(ErrorCode::kNotFound, "camera " + owner_.camera_.id + " runs no " + name);
+    if (!s->scheduled) return {};
+    Slot trial;
+    trial.cfg = s->cfg;
+    LINLI_RETURN_IF_ERROR(owner_.MakeAnalyzer(trial));
+    if (s->analyzer) s->analyzer->Finish(owner_.last_pts_, *owner_.sink_);
+    s->analyzer = std::move(trial.analyzer);
+    s->needs = trial.needs;
+    s->width = trial.width;
+    s->create_failed = false;
+    return {};
+  }
+
+ private:
+  Slot* Find(const std::string& name) {
+    for (auto& s : owner_.slots_)
+      if (s.cfg.name == name) return &s;
+    return nullptr;
+  }
+  CameraPipeline& owner_;
+  const Frame& frame_;
+};
+
+Result<std::shared_ptr<PostedCameraTask>> CameraPipeline::PostTask(CameraTask task) {
+  auto t = std::make_shared<PostedCameraTask>();
+  t->fn = std::move(task);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!accepting_tasks_ || stats_.state == CameraState::kEnded ||
+      stats_.state == CameraState::kFailed || stats_.state == CameraState::kStopped) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "camera " + camera_.id + " is not running (" +
+                    std::string(CameraStateName(stats_.state)) + ")");
+  }
+  if (stats_.state == CameraState::kReconnecting) {
+    return Fail(ErrorCode::kUnavailable, "camera " + camera_.id + " has no video now (" +
+                                             stats_.last_error + ")");
+  }
+  tasks_.push_back(t);
+  has_tasks_ = true;
+  return t;
+}
+
+void CameraPipeline::RunTasks(const Frame& frame) {
+  std::deque<std::shared_ptr<PostedCameraTask>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks.swap(tasks_);
+    has_tasks_ = false;
+  }
+  ThreadContext ctx(*this, frame);
+  for (auto& t : tasks) {
+    {
+      std::lock_guard<std::mutex> lock(t->mu);
+      if (t->state == PostedCameraTask::State::kCancelled) continue;
+      t->state = PostedCameraTask::State::kRunning;
+    }
+    Result<Json> r = Json();
+    try {
+      r = t->fn(ctx);
+    } catch (const std::exception& e) {
+      m_analyzer_errors_.Inc();
+      r = Fail(ErrorCode::kInternal, std::string("camera task failed: ") + e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lock(t->mu);
+      t->result = std::move(r);
+      t->state = PostedCameraTask::State::kDone;
+    }
+    t->cv.notify_all();
+  }
+}
+
+void CameraPipeline::FailTasks(const std::string& why) {
+  std::deque<std::shared_ptr<PostedCameraTask>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    accepting_tasks_ = false;
+    tasks.swap(tasks_);
+    has_tasks_ = false;
+  }
+  for (auto& t : tasks) {
+    {
+      std::lock_guard<std::mutex> lock(t->mu);
+      if (t->state != PostedCameraTask::State::kQueued) continue;
+      t->result = Fail(ErrorCode::kUnavailable, why);
+      t->state = PostedCameraTask::State::kDone;
+    }
+    t->cv.notify_all();
+  }
+}
+
+Result<Json> WaitCameraTask(const std::shared_ptr<PostedCameraTask>& task,
+                            const std::string& camera_id, std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(task->mu);
+  auto done = [&] { return task->state == PostedCameraTask::State::kDone; };
+  if (!task->cv.wait_for(lock, wait, done)) {
+    if (task->state == PostedCameraTask::State::kQueued) {
+      task->state = PostedCameraTask::State::kCancelled;
+      return Fail(ErrorCode::kUnavailable, "no frame from camera " + camera_id + " within " +
+                                               std::to_string(wait.count()) + " ms");
+    }
+    task->cv.wait(lock, done);  // running: it finishes soon
+  }
+  return std::move(task->result);
 }
 
 // ---- Pipeline ----
@@ -686,6 +830,41 @@ void Pipeline::WaitAll() {
     for (auto& [id, cam] : cameras_) pipes.push_back(cam->pipeline.get());
   }
   for (auto* p : pipes) p->Wait();
+}
+
+Result<Json> Pipeline::RunOnCamera(const std::string& camera_id, CameraTask task,
+                                   std::chrono::milliseconds wait) {
+  std::shared_ptr<PostedCameraTask> posted;
+  {
+    // Posted under mu_: Apply()/Stop() cannot destroy the camera meanwhile; once posted, the
+    // task is answered even if the camera goes away.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cameras_.find(camera_id);
+    if (it == cameras_.end()) {
+      return Fail(ErrorCode::kFailedPrecondition, "camera " + camera_id + " is not running");
+    }
+    LINLI_ASSIGN_OR_RETURN(posted, it->second->pipeline->PostTask(std::move(task)));
+  }
+  return WaitCameraTask(posted, camera_id, wait);
+}
+
+std::optional<CameraConfig> Pipeline::CameraConfigOf(const std::string& camera_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& c : config_.cameras)
+    if (c.id == camera_id) return c;
+  return std::nullopt;
+}
+
+std::vector<std::string> Pipeline::CameraIds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& c : config_.cameras) out.push_back(c.id);
+  return out;
+}
+
+std::string Pipeline::AlgorithmStateDir(const std::string& camera_id,
+                                        const std::string& algorithm) const {
+  return StateDirFor(options_.state_dir, camera_id, algorithm);
 }
 
 std::vector<CameraStats> Pipeline::Stats() const {

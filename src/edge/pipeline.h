@@ -23,15 +23,18 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/metrics.h"
 #include "edge/analyzer.h"
 #include "edge/box.h"
@@ -63,6 +66,35 @@ using SourceFactory = std::function<std::unique_ptr<FrameSource>(const CameraCon
 Result<void> ValidateAnalyzers(const BoxConfig& config, const AnalyzerRegistry& registry,
                                const DetectorFactory& detectors, const std::string& state_dir);
 
+// What a task run on a camera's thread (Pipeline::RunOnCamera) may use: the frame the camera
+// has just analysed and the camera's analyzers. Valid only while the task runs.
+class CameraThreadContext {
+ public:
+  virtual ~CameraThreadContext() = default;
+  virtual const CameraConfig& camera() const = 0;
+  // The running analyzer of algorithm `name`, or null (not configured, outside its schedule,
+  // or it could not be created).
+  virtual Analyzer* analyzer(const std::string& name) = 0;
+  // The current frame as analyzer `name` is given it (scaled to its width), and its pts.
+  virtual const cv::Mat& FrameFor(const std::string& name) = 0;
+  virtual int64_t frame_pts_ms() const = 0;
+  // Replaces analyzer `name` by a new one made from its config (the old one's open events
+  // end). The factory's error if it cannot be made; the old one then keeps running. Nothing
+  // is made outside the algorithm's schedule (it is made when the schedule opens).
+  virtual Result<void> Recreate(const std::string& name) = 0;
+};
+using CameraTask = std::function<Result<Json>(CameraThreadContext&)>;
+
+// A task posted to a camera's thread; shared by the poster (who waits) and the thread.
+struct PostedCameraTask {
+  enum class State { kQueued, kRunning, kDone, kCancelled };
+  CameraTask fn;
+  std::mutex mu;
+  std::condition_variable cv;
+  State state = State::kQueued;  // mu
+  Result<Json> result = Json();  // mu; set when kDone
+};
+
 class CameraPipeline {
  public:
   CameraPipeline(CameraConfig camera, std::unique_ptr<FrameSource> source,
@@ -85,6 +117,12 @@ class CameraPipeline {
   CameraStats Stats() const;
   const CameraConfig& camera() const { return camera_; }
 
+  // Queues `task` to run on the camera's thread right after the next frame with pixels has
+  // been analysed. FailedPrecondition if Run() is not active; Unavailable while the camera
+  // has no video (reconnecting). Wait for it with WaitCameraTask(); the pipeline may go away
+  // meanwhile (the task is then answered "camera stopped").
+  Result<std::shared_ptr<PostedCameraTask>> PostTask(CameraTask task);
+
  private:
   struct Slot {
     AlgorithmConfig cfg;
@@ -97,11 +135,16 @@ class CameraPipeline {
     int64_t errors = 0;
   };
   class CountingSink;
+  class ThreadContext;
 
   Result<void> OpenWithBackoff();
   bool WaitMs(int64_t ms);  // false if stopped meanwhile
   void CreateAnalyzers();
   void CreateAnalyzer(Slot& slot);
+  Result<void> MakeAnalyzer(Slot& slot);  // CreateAnalyzer without the error reporting
+  Result<void> RunLoop();
+  void RunTasks(const Frame& frame);
+  void FailTasks(const std::string& why);
   void FinishAnalyzers(int64_t pts, bool destroy);
   void UpdateSchedules(int64_t wall_ms);
   void ProcessFrame(const Frame& frame);
@@ -153,6 +196,11 @@ class CameraPipeline {
   std::chrono::steady_clock::time_point window_start_;
   int64_t window_decoded_ = 0, window_analysed_ = 0;
 
+  // tasks (mu_)
+  std::deque<std::shared_ptr<PostedCameraTask>> tasks_;
+  bool accepting_tasks_ = false;
+  std::atomic<bool> has_tasks_{false};
+
   std::condition_variable wake_;
   std::atomic<bool> stop_{false};
   bool running_ = false;  // mu_
@@ -164,9 +212,15 @@ class CameraPipeline {
   metrics::Counter& m_reconnects_;
   metrics::Counter& m_source_errors_;
   metrics::Counter& m_analyzer_errors_;
+  metrics::Counter& m_events_;
   metrics::Gauge& m_lag_;
   metrics::Gauge& m_video_loss_;
 };
+
+// Waits up to `wait` for a posted task: its result; Unavailable "no frame from camera <id>
+// within <n> ms" if it did not start in time (it is then cancelled and never runs).
+Result<Json> WaitCameraTask(const std::shared_ptr<PostedCameraTask>& task,
+                            const std::string& camera_id, std::chrono::milliseconds wait);
 
 // All cameras of a box. Each camera's analyzers emit into an EventMediaRenderer (snapshots,
 // clips) that delivers to the MediaEventSink given here.
@@ -189,6 +243,16 @@ class Pipeline {
   void WaitAll();
 
   std::vector<CameraStats> Stats() const;
+  // Runs `task` on camera `camera_id`'s thread with its next analysed frame (see
+  // CameraPipeline::PostTask), waiting up to `wait`. FailedPrecondition if the camera is not
+  // running (unknown, disabled, ended, failed).
+  Result<Json> RunOnCamera(const std::string& camera_id, CameraTask task,
+                           std::chrono::milliseconds wait);
+  // The running config of camera `camera_id` (enabled or not), if the box has it.
+  std::optional<CameraConfig> CameraConfigOf(const std::string& camera_id) const;
+  std::vector<std::string> CameraIds() const;  // every configured camera
+  // <state_dir>/<camera>/<algorithm>: the directory analyzers get for their own files.
+  std::string AlgorithmStateDir(const std::string& camera_id, const std::string& algorithm) const;
   ConfigApplier Applier() {
     return [this](const std::string& text) { return ApplyConfig(text); };
   }

@@ -228,6 +228,69 @@ TEST(CameraPipeline, StopInterruptsAndFinishes) {
   EXPECT_EQ(loss[1].data["reason"], "stopped");
 }
 
+// Stop() right after Start(), before the camera's thread got going, still stops it (Run() used
+// to clear the stop flag when it began, and then waited in back-off for ever).
+TEST(CameraPipeline, StopRightAfterStartStops) {
+  Rig rig;
+  auto cam = Camera("    reconnect: {initial_ms: 10000, max_ms: 10000}\n");
+  for (int i = 0; i < 20; ++i) {
+    auto src = std::make_unique<MemorySource>(std::vector<MemorySource::Step>{}, 10, 1000);
+    CameraPipeline pipe(cam, std::move(src), rig.registry, {}, {}, rig.sink, rig.offline(),
+                        rig.clock);
+    pipe.Start();
+    pipe.Stop();  // returns: the test would hang otherwise
+    EXPECT_EQ(pipe.Stats().state, CameraState::kStopped);
+  }
+}
+
+// Tasks posted to a camera run on its thread with its next frame; a camera that stops answers
+// the ones still waiting.
+TEST(CameraPipeline, TasksRunWithTheNextFrameOrAreAnsweredWhenTheCameraStops) {
+  Rig rig;
+  auto cam = Camera("    algorithms:\n      probe: {}\n");
+  struct Endless final : FrameSource {
+    int64_t i = 0;
+    cv::Mat img = MakeFrame(30);
+    Result<void> Open() override { return {}; }
+    Result<std::optional<Frame>> Read() override {
+      Frame f;
+      f.image = img;
+      f.pts_ms = i * 100;
+      f.index = i++;
+      return std::optional<Frame>(f);
+    }
+    double Fps() const override { return 10; }
+    cv::Size FrameSize() const override { return img.size(); }
+    std::string Describe() const override { return "endless"; }
+  };
+  PipelineOptions live = rig.offline();
+  live.realtime = true;  // paced: 10 frames a second
+  CameraPipeline pipe(cam, std::make_unique<Endless>(), rig.registry, {}, {}, rig.sink, live,
+                      SystemClock());
+  pipe.Start();
+  auto posted = pipe.PostTask([](CameraThreadContext& ctx) -> Result<Json> {
+    EXPECT_NE(ctx.analyzer("probe"), nullptr);
+    EXPECT_EQ(ctx.analyzer("nothing"), nullptr);
+    EXPECT_EQ(ctx.FrameFor("probe").cols, 640);  // as the probe gets it (max_width 640)
+    return Json{{"pts_ms", ctx.frame_pts_ms()}};
+  });
+  ASSERT_TRUE(posted) << posted.error().ToString();
+  auto r = WaitCameraTask(*posted, "cam-1", std::chrono::seconds(30));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_GE((*r)["pts_ms"].get<int64_t>(), 0);
+  auto failing = pipe.PostTask([](CameraThreadContext&) -> Result<Json> {
+    return Fail(ErrorCode::kInvalidArgument, "no", "args.x");
+  });
+  ASSERT_TRUE(failing);
+  auto f = WaitCameraTask(*failing, "cam-1", std::chrono::seconds(30));
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().field(), "args.x");
+  pipe.Stop();
+  auto after = pipe.PostTask([](CameraThreadContext&) -> Result<Json> { return Json(); });
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code(), ErrorCode::kFailedPrecondition);
+}
+
 // Pipeline: ApplyConfig restarts only what changed.
 TEST(Pipeline, ApplyConfigRestartsOnlyChangedCameras) {
   Rig rig;
