@@ -16,20 +16,26 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <pthread.h>
 
 #include <CLI/CLI.hpp>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "edge/builtin.h"
 #include "edge/config.h"
 #include "edge/jsonl_sink.h"
+#include "edge/metrics_http/metrics_http.h"
 #include "edge/pipeline.h"
 #include "edge/sources.h"
 #include "uplink_wiring.h"
 #ifdef LINLI_EDGE_HAVE_UPLINK
 #include "edge/uplink/edge_uplink.h"
+#endif
+#ifdef LINLI_EDGE_HAVE_ROI_STATE
+#include "edge/algorithms/roi_state/roi_commands.h"
 #endif
 
 namespace {
@@ -167,9 +173,47 @@ int Analyze(const AnalyzeArgs& a) {
 
 struct RunArgs {
   std::string config, events_out;
+  std::optional<std::string> metrics_listen;  // overrides box.metrics_listen
   bool until_idle = false;
   int stats_interval_s = 30;
 };
+
+// Serves GET /metrics (docs/edge.md "Metrics"): the process registry, with the per-camera
+// rates and states refreshed from the pipelines at each scrape. Null when disabled or when the
+// address cannot be bound (logged at WARN: the box runs on without it).
+std::unique_ptr<MetricsHttpServer> StartMetrics(const ListenAddress& at, Pipeline& pipeline,
+                                                Clock& clock) {
+  if (!at.enabled) return nullptr;
+  const auto started = clock.Monotonic();
+  MetricsHttpOptions o;
+  o.host = at.host;
+  o.port = at.port;
+  o.before_render = [&pipeline, &clock, started] {
+    auto& reg = metrics::Default();
+    for (const auto& s : pipeline.Stats()) {
+      const metrics::Labels l{{"camera", s.camera_id}};
+      reg.GetGauge("linli_edge_camera_decoded_fps", "Frames decoded per second (recent)", l)
+          .Set(s.decoded_fps);
+      reg.GetGauge("linli_edge_camera_analysed_fps",
+                   "Sub-sampled frames analysed per second (recent)", l)
+          .Set(s.analysed_fps);
+      reg.GetGauge("linli_edge_camera_running", "1 while a camera's frames are flowing", l)
+          .Set(s.state == CameraState::kRunning ? 1 : 0);
+    }
+    reg.GetGauge("linli_edge_uptime_seconds", "Seconds since linli-edge run started")
+        .Set(std::chrono::duration<double>(clock.Monotonic() - started).count());
+  };
+  auto server = MetricsHttpServer::Start(o);
+  const std::string where = (at.host.find(':') != std::string::npos ? "[" + at.host + "]" : at.host);
+  if (!server) {
+    log::Warn("metrics not served", {{"listen", where + ":" + std::to_string(at.port)},
+                                     {"error", server.error().ToString()}});
+    return nullptr;
+  }
+  log::Info("metrics listening",
+            {{"url", "http://" + where + ":" + std::to_string((*server)->port()) + "/metrics"}});
+  return std::move(*server);
+}
 
 // Writes `text` over `path` atomically (the config the platform pushed survives a restart).
 bool PersistConfig(const std::string& path, const std::string& text) {
@@ -222,9 +266,28 @@ int Run(const RunArgs& a) {
     }
     return {};
   });
+#ifdef LINLI_EDGE_HAVE_ROI_STATE
+  (*uplink)->AddCommand("roi.enroll",
+                        [&pipeline](const Json& args) { return RoiEnrollCommand(pipeline, args); });
+  (*uplink)->AddCommand("roi.examples", [&pipeline](const Json& args) {
+    return RoiExamplesCommand(pipeline, args);
+  });
+  (*uplink)->AddCommand("roi.remove",
+                        [&pipeline](const Json& args) { return RoiRemoveCommand(pipeline, args); });
+#endif
+  ListenAddress metrics_at;
+  if (a.metrics_listen) {
+    auto parsed = ParseListenAddress(*a.metrics_listen, "--metrics-listen");
+    if (!parsed) return ConfigError(parsed.error());
+    metrics_at = *parsed;
+  } else {
+    metrics_at = *ParseListenAddress(cfg->box.metrics_listen, "box.metrics_listen");
+  }
   if (auto s = pipeline.Start(*cfg); !s) return ConfigError(s.error());
+  auto metrics_server = StartMetrics(metrics_at, pipeline, clock);
   if (auto s = (*uplink)->Start(); !s) {
     std::cerr << "linli-edge: uplink: " << s.error().ToString() << "\n";
+    metrics_server.reset();
     pipeline.Stop();
     return 1;
   }
@@ -251,6 +314,7 @@ int Run(const RunArgs& a) {
     for (const auto& s : stats) log::Info("camera", {{"stats", FormatStats(s)}});
   }
   for (const auto& s : pipeline.Stats()) std::cerr << "linli-edge: " << FormatStats(s) << "\n";
+  metrics_server.reset();  // its scrapes read the pipeline
   pipeline.Stop();    // ends open events; renderers deliver what they held back
   (*uplink)->Stop();  // flushes what it can; the rest stays in the outbox
   return 0;
@@ -272,6 +336,9 @@ int main(int argc, char** argv) {
                       "without an uplink it is the only output, default <state_dir>/events.jsonl)");
   run_cmd->add_flag("--until-idle", run.until_idle,
                     "exit when every camera has ended or failed (files without loop)");
+  run_cmd->add_option("--metrics-listen", run.metrics_listen,
+                      "serve GET /metrics on HOST:PORT, or off (default box.metrics_listen, "
+                      "127.0.0.1:9464)");
   run_cmd
       ->add_option("--stats-interval", run.stats_interval_s,
                    "seconds between stats log lines (default 30, 1-86400)")

@@ -19,6 +19,7 @@ class JsonlOnlyUplink final : public BoxUplink {
   MediaEventSink& sink() override { return *writer_; }
   void SetStatsProvider(StatsProvider) override {}
   void SetConfigApplier(ConfigApplier) override {}
+  void AddCommand(const std::string&, BoxCommand) override {}
   Result<void> Start() override { return {}; }
   void Stop() override {}
   std::string Describe() const override { return "jsonl:" + path_; }
@@ -54,6 +55,9 @@ class OutboxUplink final : public BoxUplink {
   MediaEventSink& sink() override { return tee_; }
   void SetStatsProvider(StatsProvider stats) override { up_->SetStatsProvider(std::move(stats)); }
   void SetConfigApplier(ConfigApplier apply) override { up_->SetConfigApplier(std::move(apply)); }
+  void AddCommand(const std::string& name, BoxCommand command) override {
+    up_->AddCommand(name, std::move(command));
+  }
   Result<void> Start() override { return up_->Start(); }
   void Stop() override { up_->Stop(); }
   std::string Describe() const override { return up_->Describe(); }

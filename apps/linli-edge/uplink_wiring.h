@@ -20,6 +20,8 @@ class BoxUplink {
   virtual MediaEventSink& sink() = 0;
   virtual void SetStatsProvider(StatsProvider stats) = 0;
   virtual void SetConfigApplier(ConfigApplier apply) = 0;
+  // A device command answered on up/ack (without an uplink there are no commands: ignored).
+  virtual void AddCommand(const std::string& name, BoxCommand command) = 0;
   virtual Result<void> Start() = 0;
   virtual void Stop() = 0;
   virtual std::string Describe() const = 0;

@@ -55,6 +55,22 @@ class Analyzer {
   virtual void Finish(int64_t pts_ms, EventSink& sink) = 0;
 };
 
+// Implemented by analyzers that learn labelled example frames of an ROI's states (roi_state):
+// the pipeline's command path finds it by dynamic_cast on the camera's thread (roi.enroll).
+// Called on the analyzer's thread only (like Process()).
+class RoiEnrollment {
+ public:
+  virtual ~RoiEnrollment() = default;
+  // Adds `frame` (the camera's whole view, BGR) as an example of `state` and persists it.
+  // Returns the file written (empty when the analyzer has no state_dir). InvalidArgument for
+  // a bad state name ([a-z0-9_]+) or a frame where the ROI is empty; Unavailable if it
+  // cannot be written.
+  virtual Result<std::string> Enroll(const std::string& state, const cv::Mat& frame) = 0;
+  // The states that have examples (configured or enrolled), sorted.
+  virtual std::vector<std::string> States() const = 0;
+  virtual const std::string& Roi() const = 0;  // the zone it watches
+};
+
 // `params` is the analyzer's own YAML mapping; `key` is its path in the config for error
 // messages ("cameras[0].algorithms.zone_intrusion").
 using AnalyzerFactory = std::function<Result<std::unique_ptr<Analyzer>>(

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json.h"
 #include "common/result.h"
 
 namespace linli::edge {
@@ -54,5 +55,10 @@ using StatsProvider = std::function<std::vector<CameraStats>()>;
 // running. InvalidArgument naming the key for a bad config (nothing changes then);
 // FailedPrecondition for changes that need a restart (box identity, uplink section).
 using ConfigApplier = std::function<Result<void>(const std::string& yaml_text)>;
+
+// A device command of the box's own beyond config.apply (roi.enroll, ...): gets the command's
+// `args` object and returns what goes into the ack's `result` (null for none), or the Error
+// the ack carries. Called on the uplink's command thread, one command at a time.
+using BoxCommand = std::function<Result<Json>(const Json& args)>;
 
 }  // namespace linli::edge

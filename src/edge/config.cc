@@ -1,5 +1,8 @@
 #include "edge/config.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <fstream>
@@ -439,7 +442,8 @@ Result<BoxConfig> ParseRoot(const YAML::Node& root) {
   Reader b(r.Get("box"), "box");
   if (!r.Has("box")) return InvalidArgument("box", "is required (box.device_id at least)");
   LINLI_RETURN_IF_ERROR(b.ExpectMap());
-  LINLI_RETURN_IF_ERROR(b.OnlyKeys({"device_id", "compound_id", "state_dir", "events_jsonl"}));
+  LINLI_RETURN_IF_ERROR(
+      b.OnlyKeys({"device_id", "compound_id", "state_dir", "events_jsonl", "metrics_listen"}));
   LINLI_ASSIGN_OR_RETURN(cfg.box.device_id, b.String("device_id", std::nullopt));
   LINLI_RETURN_IF_ERROR(CheckPlatformId(cfg.box.device_id, "box.device_id"));
   LINLI_ASSIGN_OR_RETURN(cfg.box.compound_id, b.String("compound_id", std::string()));
@@ -448,6 +452,9 @@ Result<BoxConfig> ParseRoot(const YAML::Node& root) {
   }
   LINLI_ASSIGN_OR_RETURN(cfg.box.state_dir, b.String("state_dir", std::string("edge-state")));
   LINLI_ASSIGN_OR_RETURN(cfg.box.events_jsonl, b.String("events_jsonl", std::string()));
+  LINLI_ASSIGN_OR_RETURN(cfg.box.metrics_listen,
+                         b.String("metrics_listen", BoxIdentity{}.metrics_listen));
+  LINLI_RETURN_IF_ERROR(ParseListenAddress(cfg.box.metrics_listen, "box.metrics_listen"));
 
   if (r.Has("uplink")) {
     cfg.uplink = YAML::Clone(r.Get("uplink"));
@@ -525,6 +532,37 @@ Result<std::string> ReadTextFile(const std::string& path) {
   return ss.str();
 }
 
+Result<ListenAddress> ParseListenAddress(const std::string& text, const std::string& key) {
+  ListenAddress a;
+  if (text.empty() || text == "off") return a;
+  auto bad = [&](const std::string& why) -> Result<ListenAddress> {
+    return InvalidArgument(key, "must be \"host:port\" (an IP address or localhost, port 0-65535; "
+                                "[v6]:port for IPv6) or \"off\": " + why + " (got \"" +
+                                    text.substr(0, 80) + "\")");
+  };
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return bad("no port");
+  std::string host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return bad("the port is not a number");
+  a.port = std::stoi(port);
+  if (a.port > 65535) return bad("the port is out of range");
+  unsigned char buf[sizeof(in6_addr)];
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (inet_pton(AF_INET6, host.c_str(), buf) != 1) return bad("not an IPv6 address");
+  } else if (host == "localhost") {
+    host = "127.0.0.1";
+  } else if (inet_pton(AF_INET, host.c_str(), buf) != 1) {
+    return bad("not an IPv4 address");
+  }
+  a.host = host;
+  a.enabled = true;
+  return a;
+}
+
 Result<BoxConfig> LoadBoxConfig(const std::string& path) {
   LINLI_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   return ParseBoxConfig(text);
@@ -538,6 +576,7 @@ Result<void> CheckRestartOnlyKeys(const BoxConfig& running, const BoxConfig& nex
   if (next.box.compound_id != running.box.compound_id) return refuse("box.compound_id");
   if (next.box.state_dir != running.box.state_dir) return refuse("box.state_dir");
   if (next.box.events_jsonl != running.box.events_jsonl) return refuse("box.events_jsonl");
+  if (next.box.metrics_listen != running.box.metrics_listen) return refuse("box.metrics_listen");
   if (next.uplink_fingerprint != running.uplink_fingerprint) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "the uplink section cannot change without a restart", "uplink");

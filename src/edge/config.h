@@ -103,7 +103,19 @@ struct BoxIdentity {
   std::string compound_id;
   std::string state_dir = "edge-state";  // analyzers' persistent files, media, outbox
   std::string events_jsonl;  // optional: every event step also goes to this JSONL file
+  // Where `run` serves GET /metrics: "host:port" (IP literal or localhost, "[v6]:port"), or
+  // "off". Checked by ParseListenAddress at load.
+  std::string metrics_listen = "127.0.0.1:9464";
 };
+
+// A parsed listen address; `enabled` false for "off" (or an empty string).
+struct ListenAddress {
+  bool enabled = false;
+  std::string host;  // an IP literal ("localhost" becomes 127.0.0.1)
+  int port = 0;      // 0..65535 (0: any free port)
+};
+// InvalidArgument naming `key` unless `text` is "off", "" or "host:port" as above.
+Result<ListenAddress> ParseListenAddress(const std::string& text, const std::string& key);
 
 struct BoxConfig {
   BoxIdentity box;
@@ -125,8 +137,8 @@ Result<BoxConfig> LoadBoxConfig(const std::string& path);
 Result<CameraConfig> SelectCamera(const BoxConfig& box, const std::string& camera_id);
 
 // The keys a running box cannot take over from a pushed config (config.apply): box.device_id,
-// box.compound_id, box.state_dir, box.events_jsonl (the JSONL copy is opened once, at start)
-// and the uplink section (compared as written). OK if `next` keeps them all; else
+// box.compound_id, box.state_dir, box.events_jsonl (the JSONL copy is opened once, at start),
+// box.metrics_listen and the uplink section (compared as written). OK if `next` keeps them all; else
 // FailedPrecondition naming the first key that changed. Nothing else is compared.
 Result<void> CheckRestartOnlyKeys(const BoxConfig& running, const BoxConfig& next);
 

@@ -19,6 +19,7 @@ std::string Quote(std::string_view s, size_t max = 64) {
 std::string CommandAck::ToJson() const {
   Json j = {{"command_id", command_id}, {"ok", ok}};
   j["error"] = ok ? Json(nullptr) : Json(error);
+  if (!result.is_null()) j["result"] = result;
   return DumpJson(j);
 }
 
@@ -66,6 +67,13 @@ CommandProcessor::CommandProcessor(Clock& clock, size_t remember)
           "Device commands received again (answered, not re-executed)")) {}
 
 void CommandProcessor::Register(const std::string& name, Handler handler) {
+  handlers_[name] = [h = std::move(handler)](const Command& c) -> Result<Json> {
+    LINLI_RETURN_IF_ERROR(h(c));
+    return Json();
+  };
+}
+
+void CommandProcessor::RegisterWithResult(const std::string& name, ResultHandler handler) {
   handlers_[name] = std::move(handler);
 }
 
@@ -107,6 +115,7 @@ std::optional<CommandAck> CommandProcessor::Handle(std::string_view payload) {
     if (r) {
       executed_.Inc();
       ack.ok = true;
+      ack.result = std::move(*r);
       log::Info("device command executed", {{"command_id", c.id}, {"name", c.name}});
     } else {
       failed_.Inc();

@@ -6,6 +6,9 @@
 //   {"id": "c0b6…", "ts": ms, "name": "config.apply", "args": {"config": "<YAML>"},
 //    "expires": ms, "cause": {...}}  →  {"command_id": "c0b6…", "ok": true, "error": null}
 //
+// A handler may return a result object, sent as the ack's `result` (roi.examples lists what
+// it found); acks without one have no `result` key.
+//
 // Rules: a command whose `expires` is in the past (box clock) is refused with ok=false and
 // error "expired"; an unknown name gets ok=false and "unknown command '<name>'"; a handler's
 // Error becomes ok=false with its text. A payload that is not a JSON object with a string `id`
@@ -43,6 +46,7 @@ struct CommandAck {
   std::string command_id;
   bool ok = false;
   std::string error;  // empty when ok
+  Json result;        // the handler's result; null: no `result` key in the ack
   std::string ToJson() const;
 };
 
@@ -52,16 +56,19 @@ Result<Command> ParseCommand(std::string_view payload);
 class CommandProcessor {
  public:
   using Handler = std::function<Result<void>(const Command&)>;
+  // A handler whose value goes into the ack's `result` (null: none).
+  using ResultHandler = std::function<Result<Json>(const Command&)>;
   explicit CommandProcessor(Clock& clock = SystemClock(), size_t remember = 512);
 
   void Register(const std::string& name, Handler handler);
+  void RegisterWithResult(const std::string& name, ResultHandler handler);
   // The acknowledgement to publish, or nullopt when the payload carried no usable id.
   std::optional<CommandAck> Handle(std::string_view payload);
 
  private:
   Clock& clock_;
   size_t remember_;
-  std::map<std::string, Handler> handlers_;
+  std::map<std::string, ResultHandler> handlers_;
   std::unordered_map<std::string, CommandAck> seen_;
   std::deque<std::string> seen_order_;
   metrics::Counter& executed_;

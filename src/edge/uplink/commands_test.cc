@@ -39,6 +39,27 @@ TEST_F(CommandsTest, ConfigApplyIsExecutedAndAcknowledged) {
   EXPECT_EQ(*j, (Json{{"command_id", "c1"}, {"ok", true}, {"error", nullptr}}));
 }
 
+TEST_F(CommandsTest, AResultHandlersValueGoesIntoTheAck) {
+  proc_.RegisterWithResult("roi.examples", [](const Command& c) -> Result<Json> {
+    if (c.args.contains("camera_id")) return Json{{"cameras", Json::array()}};
+    return InvalidArgument("args.camera_id", "is required");
+  });
+  auto ack = proc_.Handle(Cmd("r1", "roi.examples", {{"camera_id", "cam-1"}}));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(*ParseJson(ack->ToJson()), (Json{{"command_id", "r1"}, {"ok", true}, {"error", nullptr},
+                                              {"result", {{"cameras", Json::array()}}}}));
+  ack = proc_.Handle(Cmd("r2", "roi.examples", Json::object()));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(*ParseJson(ack->ToJson()),
+            (Json{{"command_id", "r2"}, {"ok", false},
+                  {"error", "invalid_argument: args.camera_id: is required"}}));
+  // A repeated id gets the first answer, result included.
+  ack = proc_.Handle(Cmd("r1", "roi.examples", Json::object()));
+  ASSERT_TRUE(ack);
+  EXPECT_TRUE(ack->ok);
+  EXPECT_EQ(ack->result, (Json{{"cameras", Json::array()}}));
+}
+
 TEST_F(CommandsTest, HandlerErrorsAreSentBack) {
   auto ack = proc_.Handle(Cmd("c2", "config.apply", {{"config", "bad"}}));
   ASSERT_TRUE(ack);

@@ -65,6 +65,12 @@ class EdgeUplink {
   // Hooks for telemetry and config.apply; set before Start().
   void SetStatsProvider(StatsProvider stats) { hooks_.camera_stats = std::move(stats); }
   void SetConfigApplier(ConfigApplier apply) { hooks_.apply_config = std::move(apply); }
+  // A further device command (edge/box.h BoxCommand) answered on up/ack; before Start().
+  void AddCommand(const std::string& name, BoxCommand command) {
+    hooks_.commands[name] = [command = std::move(command)](const Command& c) {
+      return command(c.args);
+    };
+  }
   // Starts sending. FailedPrecondition if already started.
   Result<void> Start();
   Result<void> Start(UplinkHooks hooks);

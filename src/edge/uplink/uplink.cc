@@ -71,6 +71,9 @@ Uplink::Uplink(UplinkOptions options, Outbox& outbox, std::unique_ptr<MediaUploa
   if (hooks_.apply_config) {
     commands_proc_.Register("config.apply", ConfigApplyHandler(hooks_.apply_config));
   }
+  for (const auto& [name, handler] : hooks_.commands) {
+    if (handler) commands_proc_.RegisterWithResult(name, handler);
+  }
 }
 
 Uplink::~Uplink() { Stop(); }

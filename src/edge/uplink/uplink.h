@@ -84,6 +84,9 @@ struct UplinkHooks {
   StatsProvider camera_stats;  // edge/box.h; called on the sender thread
   // config.apply: validate and apply a new box config (YAML); an Error is sent back in the ack.
   ConfigApplier apply_config;
+  // Further device commands by name (roi.enroll, ...): run on the command thread; their value
+  // goes into the ack's `result`.
+  std::map<std::string, CommandProcessor::ResultHandler> commands;
   // Fault injection for tests: called on the sender thread at "published" (after the publish
   // was queued), "confirmed" (PUBACK received, entry not yet removed) and "removed".
   std::function<void(std::string_view point, int64_t seq)> fault_point;

@@ -1,7 +1,11 @@
 #include "edge/algorithms/roi_state/roi_state.h"
 
 #include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <tuple>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
@@ -56,18 +60,28 @@ class RoiState final : public Analyzer, public RoiEnrollment {
   void AddExample(const std::string& state, RoiFeatures f) { classifier_.Add(state, std::move(f)); }
   const RoiClassifier& classifier() const { return classifier_; }
 
-  Result<void> Enroll(const std::string& state, const cv::Mat& frame) override {
+  Result<std::string> Enroll(const std::string& state, const cv::Mat& frame) override {
     if (!ValidName(state)) return InvalidArgument("state", "must match [a-z0-9_]+");
-    RoiFeatures f = ExtractRoiFeatures(frame, p_.roi.points);
+    RoiFeatures f;
+    try {
+      f = ExtractRoiFeatures(frame, p_.roi.points);
+    } catch (const cv::Exception& e) {
+      return InvalidArgument("frame", std::string("cannot read the ROI: ") + e.what());
+    }
     if (f.empty()) return InvalidArgument("frame", "the ROI is empty in this frame");
+    std::string file;
     if (!state_dir_.empty()) {
-      auto saved = SaveRoiExample(state_dir_, p_.roi.name, state, frame);
-      if (!saved) return Fail(saved.error());
+      LINLI_ASSIGN_OR_RETURN(file, SaveRoiExample(state_dir_, p_.roi.name, state, frame));
     }
     classifier_.Add(state, std::move(f));
-    return {};
+    return file;
   }
-  std::vector<std::string> States() const override { return classifier_.States(); }
+  std::vector<std::string> States() const override {
+    std::vector<std::string> s = classifier_.States();
+    std::sort(s.begin(), s.end());
+    return s;
+  }
+  const std::string& Roi() const override { return p_.roi.name; }
 
   void Process(const Frame& frame, EventSink& sink) override {
     if (frame.image.empty()) return;
@@ -246,30 +260,40 @@ Result<void> LoadConfiguredExamples(const ParamReader& r, const Zone& roi, RoiSt
 }
 
 void LoadPersistedExamples(const std::string& state_dir, const Zone& roi, RoiState& a) {
-  if (state_dir.empty()) return;
-  std::error_code ec;
-  fs::path dir = fs::path(state_dir) / "roi_state" / roi.name;
-  if (!fs::is_directory(dir, ec)) return;
-  std::vector<fs::path> files;
-  for (const auto& state : fs::directory_iterator(dir, ec)) {
-    if (!state.is_directory() || !ValidName(state.path().filename().string())) continue;
-    for (const auto& f : fs::directory_iterator(state.path(), ec))
-      if (f.path().extension() == ".jpg" || f.path().extension() == ".png")
-        files.push_back(f.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    cv::Mat img = cv::imread(f.string(), cv::IMREAD_COLOR);
+  for (const auto& f : ListRoiExamples(state_dir, roi.name)) {
+    cv::Mat img = cv::imread(f.path, cv::IMREAD_COLOR);
     RoiFeatures feat = img.empty() ? RoiFeatures{} : ExtractRoiFeatures(img, roi.points);
     if (feat.empty()) {
-      log::Warn("roi_state: unreadable enrolled example skipped", {{"file", f.string()}});
+      log::Warn("roi_state: unreadable enrolled example skipped", {{"file", f.path}});
       continue;
     }
-    a.AddExample(f.parent_path().filename().string(), std::move(feat));
+    a.AddExample(f.state, std::move(feat));
   }
 }
 
 }  // namespace
+
+std::vector<RoiExampleFile> ListRoiExamples(const std::string& state_dir, const std::string& roi) {
+  std::vector<RoiExampleFile> out;
+  if (state_dir.empty() || roi.empty()) return out;
+  std::error_code ec;
+  fs::path dir = fs::path(state_dir) / "roi_state" / roi;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& state : fs::directory_iterator(dir, ec)) {
+    if (!state.is_directory() || !ValidName(state.path().filename().string())) continue;
+    for (const auto& f : fs::directory_iterator(state.path(), ec)) {
+      const std::string ext = f.path().extension().string();
+      const std::string stem = f.path().stem().string();
+      // ".tmp.jpg" files are being written (SaveRoiExample renames them when complete).
+      if ((ext != ".jpg" && ext != ".png") || stem.ends_with(".tmp")) continue;
+      out.push_back({stem, state.path().filename().string(), f.path().string()});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const RoiExampleFile& a, const RoiExampleFile& b) {
+    return std::tie(a.state, a.id) < std::tie(b.state, b.id);
+  });
+  return out;
+}
 
 Result<std::string> SaveRoiExample(const std::string& state_dir, const std::string& roi,
                                    const std::string& state, const cv::Mat& frame) {
@@ -289,8 +313,21 @@ Result<std::string> SaveRoiExample(const std::string& state_dir, const std::stri
   } catch (const cv::Exception& e) {
     return Fail(ErrorCode::kUnavailable, std::string("cannot write example: ") + e.what());
   }
+  // Durable before it is reported as stored: the file, then its name in the directory.
+  auto fsync_path = [](const std::string& p) {
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+  };
+  if (!fsync_path(tmp)) {
+    fs::remove(tmp, ec);
+    return Fail(ErrorCode::kUnavailable, "cannot sync " + tmp);
+  }
   fs::rename(tmp, path, ec);
   if (ec) return Fail(ErrorCode::kUnavailable, "cannot rename " + tmp + ": " + ec.message());
+  if (!fsync_path(dir)) return Fail(ErrorCode::kUnavailable, "cannot sync " + dir);
   return path;
 }
 

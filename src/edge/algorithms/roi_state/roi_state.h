@@ -13,7 +13,7 @@
 // Event types: vision.garbage_overflow, vision.fire_lane_blocked, vision.door_open (the
 // `check:` presets) or vision.roi_state / `event_type:`.
 // Thread-safety: one thread at a time (analyzer.h); Enroll() must be called on the same thread
-// as Process() (the pipeline's config/command path does so).
+// as Process() (the roi.enroll command runs it on the camera's thread, roi_commands.h).
 #pragma once
 
 #include "edge/analyzer.h"
@@ -26,16 +26,16 @@ void RegisterRoiState(AnalyzerRegistry& registry);
 Result<std::unique_ptr<Analyzer>> MakeRoiState(const YAML::Node& params, const std::string& key,
                                                const CameraContext& camera);
 
-// Implemented by the roi_state analyzer: dynamic_cast an Analyzer to it to enrol examples.
-class RoiEnrollment {
- public:
-  virtual ~RoiEnrollment() = default;
-  // Adds `frame` (the camera's whole view, BGR) as an example of `state` and persists it.
-  // InvalidArgument for a bad state name ([a-z0-9_]+) or a frame where the ROI is empty;
-  // Unavailable if it cannot be written.
-  virtual Result<void> Enroll(const std::string& state, const cv::Mat& frame) = 0;
-  virtual std::vector<std::string> States() const = 0;
+// The roi_state analyzer implements RoiEnrollment (edge/analyzer.h): dynamic_cast to enrol.
+
+// An example persisted under <state_dir>/roi_state/<roi>/<state>/<id>.jpg|png.
+struct RoiExampleFile {
+  std::string id;     // the file name without extension (a UUID for enrolled examples)
+  std::string state;
+  std::string path;
 };
+// The persisted examples of `roi`, sorted by state and id (what a new analyzer loads).
+std::vector<RoiExampleFile> ListRoiExamples(const std::string& state_dir, const std::string& roi);
 
 // Persists an example without an analyzer (e.g. enrolment before the algorithm is configured).
 // Returns the file written.
