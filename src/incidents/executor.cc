@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 #include "common/ids.h"
 #include "common/log.h"
@@ -18,6 +19,7 @@ struct Executor::Batch {
   std::map<std::string, size_t> alarm_by_id;   // index into w.alarms
   std::map<std::string, size_t> alarm_by_merge;
   std::vector<std::string> runs_added;  // run_alarm_ entries made for this batch (undone if it is not stored)
+  std::unordered_set<std::string> acked;  // commands this batch's acknowledgements completed
   int64_t now = 0;
 
   model::Alarm* FindAlarm(const std::string& id) {
@@ -487,14 +489,6 @@ void Executor::AfterCommit(Batch& b, Applied* applied) {
       open_alarms_.erase(it);
     }
   }
-  for (const auto& c : b.w.commands) {
-    if (c.state == model::CommandState::kSent || c.state == model::CommandState::kPending) {
-      if (inflight_.size() >= kMaxCached) inflight_.clear();
-      inflight_[c.id] = c;
-    } else {
-      inflight_.erase(c.id);
-    }
-  }
   // Durable: now act.
   for (size_t idx : b.publish) {
     const model::Command& c = b.w.commands[idx];
@@ -511,6 +505,16 @@ void Executor::AfterCommit(Batch& b, Applied* applied) {
   }
   if (feed_ != nullptr) {
     for (const auto& item : b.feed) feed_->Publish(item);
+  }
+  // Commands still waiting for their acknowledgement stay at hand (moved: the batch is done).
+  for (auto& c : b.w.commands) {
+    if (c.state == model::CommandState::kSent || c.state == model::CommandState::kPending) {
+      if (inflight_.size() >= kMaxCached) inflight_.clear();
+      std::string id = c.id;
+      inflight_.insert_or_assign(std::move(id), std::move(c));
+    } else {
+      inflight_.erase(c.id);
+    }
   }
   applied->alarm_changes = std::move(b.alarm_changes);
   applied->command_outcomes = std::move(b.outcomes);
@@ -921,8 +925,8 @@ Result<std::pair<model::Command, Applied>> Executor::SendCommand(const OperatorC
   return std::make_pair(std::move(c), std::move(applied));
 }
 
-Result<model::Command> Executor::LoadCommand(const std::string& id) {
-  if (auto it = inflight_.find(id); it != inflight_.end()) return it->second;
+Result<model::Command> Executor::TakeCommand(const std::string& id) {
+  if (auto node = inflight_.extract(id); !node.empty()) return std::move(node.mapped());
   return store_->GetCommand(id);
 }
 
@@ -931,10 +935,9 @@ Result<std::optional<rules::CommandOutcome>> Executor::AckLocked(Batch& b, const
   const std::string id = Str(ack, "command_id");
   if (id.empty()) return InvalidArgument("command_id", "is required");
   // A command already changed in this batch (a duplicate ack in the same burst).
-  for (const auto& c : b.w.commands) {
-    if (c.id == id) return std::optional<rules::CommandOutcome>();
-  }
-  auto got = LoadCommand(id);
+  // (Commands made in this batch are not published yet: nothing acknowledges them.)
+  if (b.acked.contains(id)) return std::optional<rules::CommandOutcome>();
+  auto got = TakeCommand(id);
   if (!got) {
     if (got.error().code() == ErrorCode::kNotFound) acks_unknown_->Inc();
     return std::unexpected(got.error());
@@ -942,11 +945,13 @@ Result<std::optional<rules::CommandOutcome>> Executor::AckLocked(Batch& b, const
   model::Command c = std::move(*got);
   if (c.device_id != device_id) {
     acks_unknown_->Inc();
+    inflight_.emplace(c.id, std::move(c));  // still waiting for its own device
     return Fail(ErrorCode::kPermissionDenied, "command '" + id + "' was not sent to '" + device_id + "'");
   }
   if (c.state != model::CommandState::kSent && c.state != model::CommandState::kPending) {
     return std::optional<rules::CommandOutcome>();  // duplicate or late acknowledgement
   }
+  b.acked.insert(id);
   const bool ok = ack.value("ok", false);
   c.state = ok ? model::CommandState::kAcked : model::CommandState::kFailed;
   c.acked_ms = c.updated_ms = b.now;

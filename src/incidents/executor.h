@@ -181,8 +181,9 @@ class Executor {
   std::unordered_map<std::string, model::Alarm> open_alarms_;
   std::unordered_map<std::string, model::Command> inflight_;
   std::unique_ptr<Batch> pending_;  // the fused ingest path's write, between BeginPending and FinishPending
-  // Reads a command (cache, then store).
-  Result<model::Command> LoadCommand(const std::string& id);
+  // A command for its acknowledgement: taken out of the cache (AfterCommit puts it back if it
+  // is still waiting; a batch that is not stored leaves it to the store), else read from the store.
+  Result<model::Command> TakeCommand(const std::string& id);
   // Applies one acknowledgement to `b`; nullopt for a duplicate.
   Result<std::optional<rules::CommandOutcome>> AckLocked(Batch& b, const std::string& device_id, const Json& ack);
 

@@ -215,10 +215,10 @@ Result<void> Ingestor::Commit() {
     reset();
     return std::unexpected(written.error());
   }
+  const double commit_s = std::chrono::duration<double>(clock_->Monotonic() - t0).count();
+  commit_seconds_->Observe(commit_s);
+  commits_->Inc();
   if (stores) {
-    const double commit_s = std::chrono::duration<double>(clock_->Monotonic() - t0).count();
-    commit_seconds_->Observe(commit_s);
-    commits_->Inc();
     telemetry_points_->Inc(written->telemetry_written);
     events_->Inc(written->events_written);
     events_duplicate_->Inc(written->events_duplicate);
