@@ -371,7 +371,8 @@ void CameraPipeline::FinishAnalyzers(int64_t pts, bool destroy) {
 
 void CameraPipeline::UpdateSchedules(int64_t wall_ms) {
   if (!options_.schedules) return;
-  if (wall_ms - last_schedule_check_ms_ < 1000 && last_schedule_check_ms_ != INT64_MIN) return;
+  // (INT64_MIN: never checked; tested first, the subtraction would overflow)
+  if (last_schedule_check_ms_ != INT64_MIN && wall_ms - last_schedule_check_ms_ < 1000) return;
   last_schedule_check_ms_ = wall_ms;
   for (auto& slot : slots_) {
     const bool active = slot.cfg.schedule.Active(wall_ms);
