@@ -96,7 +96,8 @@ class BoxCommandsTest : public ::testing::Test {
     }
     std::string points;
     for (const auto& p : gen.roi().points) {
-      points += (points.empty() ? "[" : ", [") + std::to_string(p.x) + ", " + std::to_string(p.y) + "]";
+      points +=
+          (points.empty() ? "[" : ", [") + std::to_string(p.x) + ", " + std::to_string(p.y) + "]";
     }
     config_ = dir_ + "/box.yaml";
     std::ofstream out(config_);
@@ -194,7 +195,8 @@ TEST_F(BoxCommandsTest, EnrolByCommandServeMetricsAndKeepTheExampleAcrossARestar
   EXPECT_EQ(r["state"], "open");
   EXPECT_EQ(r["states"], (Json{"closed", "open"}));
   const std::string example = r["example"];
-  EXPECT_TRUE(fs::exists(dir_ + "/state/cam-door/roi_state/roi_state/door/open/" + example + ".jpg"));
+  EXPECT_TRUE(
+      fs::exists(dir_ + "/state/cam-door/roi_state/roi_state/door/open/" + example + ".jpg"));
 
   // Bad commands: a clear error each, the box keeps working.
   ack = Command("e2", "roi.enroll", {{"camera_id", "cam-door"}, {"state", "ajar"}});
@@ -210,7 +212,8 @@ TEST_F(BoxCommandsTest, EnrolByCommandServeMetricsAndKeepTheExampleAcrossARestar
   ack = Command("e5", "roi.remove", {{"camera_id", "cam-door"}, {"example", "no-such"}});
   EXPECT_EQ(ack["ok"], false);
   EXPECT_NE(ack["error"].get<std::string>().find("not_found: args.example: no enrolled example"),
-            std::string::npos) << ack.dump();
+            std::string::npos)
+      << ack.dump();
   ack = Command("e6", "roi.examples", Json::object());
   ASSERT_EQ(ack["ok"], true) << ack.dump();
   EXPECT_EQ(ack["result"]["cameras"][0]["examples"]["open"], (Json{example}));
@@ -226,11 +229,15 @@ TEST_F(BoxCommandsTest, EnrolByCommandServeMetricsAndKeepTheExampleAcrossARestar
     EXPECT_NE(body.find(line), std::string::npos) << line << "\n" << body;
   }
   for (const char* name :
-       {"linli_edge_frames_decoded_total{camera=\"cam-door\"} ", "linli_edge_frames_dropped_total{camera=\"cam-door\"} ",
-        "linli_edge_lag_seconds{camera=\"cam-door\"} ", "linli_edge_camera_decoded_fps{camera=\"cam-door\"} ",
-        "linli_edge_camera_analysed_fps{camera=\"cam-door\"} ", "linli_edge_events_total{camera=\"cam-door\"} ",
-        "linli_edge_outbox_entries ", "linli_edge_outbox_bytes ", "linli_edge_outbox_evicted_events_total ",
-        "linli_edge_uplink_published_total ", "linli_edge_commands_malformed_total ", "linli_edge_uptime_seconds "}) {
+       {"linli_edge_frames_decoded_total{camera=\"cam-door\"} ",
+        "linli_edge_frames_dropped_total{camera=\"cam-door\"} ",
+        "linli_edge_lag_seconds{camera=\"cam-door\"} ",
+        "linli_edge_camera_decoded_fps{camera=\"cam-door\"} ",
+        "linli_edge_camera_analysed_fps{camera=\"cam-door\"} ",
+        "linli_edge_events_total{camera=\"cam-door\"} ", "linli_edge_outbox_entries ",
+        "linli_edge_outbox_bytes ", "linli_edge_outbox_evicted_events_total ",
+        "linli_edge_uplink_published_total ", "linli_edge_commands_malformed_total ",
+        "linli_edge_uptime_seconds "}) {
     EXPECT_NE(body.find(name), std::string::npos) << name << "\n" << body;
   }
   EXPECT_EQ(HttpGet(port, "/").first, 404);

@@ -5,9 +5,9 @@
 // clang-format off
 #include <boost/asio.hpp>
 // clang-format on
+#include <atomic>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -108,7 +108,8 @@ class BeastMetricsServer final : public MetricsHttpServer {
     beast::error_code ec;
     auto address = net::ip::make_address(options_.host, ec);
     if (ec) return InvalidArgument("host", "not an IP address: \"" + options_.host + "\"");
-    if (options_.port < 0 || options_.port > 65535) return InvalidArgument("port", "must be in 0..65535");
+    if (options_.port < 0 || options_.port > 65535)
+      return InvalidArgument("port", "must be in 0..65535");
     tcp::endpoint ep(address, static_cast<unsigned short>(options_.port));
     const std::string where = ep.address().is_v6()
                                   ? "[" + options_.host + "]:" + std::to_string(options_.port)

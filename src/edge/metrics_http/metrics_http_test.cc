@@ -7,9 +7,9 @@
 // clang-format off
 #include <boost/asio.hpp>
 // clang-format on
+#include <atomic>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 
 namespace linli::edge {
 namespace {
@@ -29,7 +29,8 @@ struct Reply {
 Reply Request(int port, http::verb verb, const std::string& target, int n = 1) {
   net::io_context ioc;
   tcp::socket socket(ioc);
-  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  socket.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
   Reply out;
   beast::flat_buffer buffer;
   for (int i = 0; i < n; ++i) {
@@ -66,7 +67,8 @@ TEST(MetricsHttpTest, ServesTheRegistryInPrometheusTextFormat) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_NE(r.body.find("# TYPE linli_edge_test_total counter\n"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find("linli_edge_test_total{camera=\"cam-1\"} 3\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("linli_edge_test_total{camera=\"cam-1\"} 3\n"), std::string::npos)
+      << r.body;
   EXPECT_NE(r.body.find("linli_edge_test_fps 1.5\n"), std::string::npos) << r.body;
   // Keep-alive: three scrapes on one connection, each refreshed.
   r = Request(port, http::verb::get, "/metrics?x=1", 3);

@@ -30,8 +30,8 @@ std::string Quoted(const std::string& s) { return "\"" + Printable(s) + "\""; }
 
 bool ValidState(const std::string& s) {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-         });
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
 }
 
 Result<std::string> StringArg(const Json& args, const std::string& name, bool required) {
@@ -72,8 +72,8 @@ Result<RoiTarget> FindConfigured(const Pipeline& pipeline, const std::string& ca
   auto cam = pipeline.CameraConfigOf(camera_id);
   if (!cam) {
     return Fail(ErrorCode::kNotFound,
-                "no camera " + Quoted(camera_id) + " on this box (cameras: " +
-                    Join(pipeline.CameraIds()) + ")",
+                "no camera " + Quoted(camera_id) +
+                    " on this box (cameras: " + Join(pipeline.CameraIds()) + ")",
                 "args.camera_id");
   }
   auto algo = std::find_if(cam->algorithms.begin(), cam->algorithms.end(),
@@ -88,10 +88,10 @@ Result<RoiTarget> FindConfigured(const Pipeline& pipeline, const std::string& ca
   } catch (const YAML::Exception&) {
   }
   if (!roi.empty() && roi != t.roi) {
-    return Fail(ErrorCode::kNotFound,
-                "camera " + camera_id + "'s roi_state watches ROI \"" + t.roi + "\", not " +
-                    Quoted(roi),
-                "args.roi");
+    return Fail(
+        ErrorCode::kNotFound,
+        "camera " + camera_id + "'s roi_state watches ROI \"" + t.roi + "\", not " + Quoted(roi),
+        "args.roi");
   }
   return t;
 }
@@ -117,12 +117,13 @@ Result<Json> RoiEnrollCommand(Pipeline& pipeline, const Json& args,
   LINLI_ASSIGN_OR_RETURN(std::string roi, StringArg(args, "roi", false));
   bool new_state = false;
   if (args.contains("new_state") && !args["new_state"].is_null()) {
-    if (!args["new_state"].is_boolean()) return InvalidArgument("args.new_state", "must be a boolean");
+    if (!args["new_state"].is_boolean())
+      return InvalidArgument("args.new_state", "must be a boolean");
     new_state = args["new_state"].get<bool>();
   }
   if (!ValidState(state)) {
-    return InvalidArgument("args.state",
-                           "state names are 1-64 characters of [a-z0-9_] (got " + Quoted(state) + ")");
+    return InvalidArgument(
+        "args.state", "state names are 1-64 characters of [a-z0-9_] (got " + Quoted(state) + ")");
   }
   LINLI_ASSIGN_OR_RETURN(RoiTarget target, FindTarget(pipeline, camera_id, roi));
   const std::string state_dir = pipeline.AlgorithmStateDir(camera_id, kAlgorithm);
@@ -143,11 +144,12 @@ Result<Json> RoiEnrollCommand(Pipeline& pipeline, const Json& args,
     const std::string id = fs::path(file).stem().string();
     int64_t examples = 0;
     for (const auto& f : ListRoiExamples(state_dir, enrol->Roi())) examples += f.state == state;
-    log::Info("roi example enrolled", {{"camera", camera_id}, {"roi", enrol->Roi()},
-                                       {"state", state}, {"example", id}});
-    return Json{{"camera_id", camera_id}, {"roi", enrol->Roi()}, {"state", state},
-                {"example", id}, {"pts_ms", ctx.frame_pts_ms()}, {"states", enrol->States()},
-                {"examples", examples}};
+    log::Info("roi example enrolled",
+              {{"camera", camera_id}, {"roi", enrol->Roi()}, {"state", state}, {"example", id}});
+    return Json{
+        {"camera_id", camera_id}, {"roi", enrol->Roi()},          {"state", state},
+        {"example", id},          {"pts_ms", ctx.frame_pts_ms()}, {"states", enrol->States()},
+        {"examples", examples}};
   };
   return pipeline.RunOnCamera(camera_id, task, wait);
 }
@@ -155,8 +157,8 @@ Result<Json> RoiEnrollCommand(Pipeline& pipeline, const Json& args,
 Result<Json> RoiExamplesCommand(Pipeline& pipeline, const Json& args) {
   LINLI_RETURN_IF_ERROR(OnlyArgs(args, {"camera_id"}));
   LINLI_ASSIGN_OR_RETURN(std::string camera_id, StringArg(args, "camera_id", false));
-  std::vector<std::string> ids = camera_id.empty() ? pipeline.CameraIds()
-                                                   : std::vector<std::string>{camera_id};
+  std::vector<std::string> ids =
+      camera_id.empty() ? pipeline.CameraIds() : std::vector<std::string>{camera_id};
   Json cameras = Json::array();
   for (const auto& id : ids) {
     auto target = FindConfigured(pipeline, id, "");
@@ -210,8 +212,7 @@ Result<Json> RoiRemoveCommand(Pipeline& pipeline, const Json& args,
   if (!trial) {
     fs::rename(aside, removed.path, ec);
     return Fail(ErrorCode::kFailedPrecondition,
-                "example " + example + " cannot be removed: without it " +
-                    trial.error().ToString(),
+                "example " + example + " cannot be removed: without it " + trial.error().ToString(),
                 "args.example");
   }
   fs::remove(aside, ec);
@@ -231,10 +232,14 @@ Result<Json> RoiRemoveCommand(Pipeline& pipeline, const Json& args,
                 {{"camera", camera_id}, {"reason", r.error().ToString()}});
     }
   }
-  log::Info("roi example removed", {{"camera", camera_id}, {"roi", target.roi},
-                                    {"state", removed.state}, {"example", example}});
-  return Json{{"camera_id", camera_id}, {"roi", target.roi}, {"state", removed.state},
-              {"removed", example}, {"reloaded", reloaded}};
+  log::Info(
+      "roi example removed",
+      {{"camera", camera_id}, {"roi", target.roi}, {"state", removed.state}, {"example", example}});
+  return Json{{"camera_id", camera_id},
+              {"roi", target.roi},
+              {"state", removed.state},
+              {"removed", example},
+              {"reloaded", reloaded}};
 }
 
 }  // namespace linli::edge

@@ -2,14 +2,14 @@
 // generated door scenes (roi_scenes.h), the analyzers' own threads doing the enrolment.
 #include "edge/algorithms/roi_state/roi_commands.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
-#include <thread>
-
-#include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
+#include <thread>
 
 #include "edge/algorithms/roi_state/roi_scenes.h"
 #include "edge/algorithms/roi_state/roi_state.h"
@@ -84,7 +84,8 @@ class DeadSource final : public FrameSource {
 std::string Points(const Zone& z) {
   std::string s = "[";
   for (size_t i = 0; i < z.points.size(); ++i) {
-    s += (i ? ", [" : "[") + std::to_string(z.points[i].x) + ", " + std::to_string(z.points[i].y) + "]";
+    s += (i ? ", [" : "[") + std::to_string(z.points[i].x) + ", " + std::to_string(z.points[i].y) +
+         "]";
   }
   return s + "]";
 }
@@ -99,7 +100,8 @@ class RoiCommandsTest : public ::testing::Test {
     RegisterRoiState(registry_);
     for (int i = 0; i < 2; ++i) {
       for (bool open : {false, true}) {
-        std::string f = dir_ + "/examples/" + (open ? "open" : "closed") + std::to_string(i) + ".png";
+        std::string f =
+            dir_ + "/examples/" + (open ? "open" : "closed") + std::to_string(i) + ".png";
         cv::imwrite(f, gen_.Render(open, static_cast<uint64_t>(i), RandomLighting(open * 50 + i)));
       }
     }
@@ -112,23 +114,32 @@ class RoiCommandsTest : public ::testing::Test {
   std::string Config() const {
     const std::string zone = "    zones: [{name: door, points: " + Points(gen_.roi()) + "}]\n";
     const std::string ex = dir_ + "/examples/";
-    return "box: {device_id: b, state_dir: " + dir_ + "/state}\ncameras:\n"
-           "  - id: cam-door\n    url: door.mp4\n" + zone +
+    return "box: {device_id: b, state_dir: " + dir_ +
+           "/state}\ncameras:\n"
+           "  - id: cam-door\n    url: door.mp4\n" +
+           zone +
            "    algorithms:\n      roi_state: {roi: door, check: door_open, enroll: {closed: [" +
            ex + "closed0.png, " + ex + "closed1.png], open: [" + ex + "open0.png, " + ex +
            "open1.png]}}\n"
            // Only "closed" in the config: its "open" examples are the enrolled ones.
-           "  - id: cam-side\n    url: side.mp4\n" + zone +
+           "  - id: cam-side\n    url: side.mp4\n" +
+           zone +
            "    algorithms:\n      roi_state: {roi: door, check: door_open, enroll: {closed: [" +
-           ex + "closed0.png]}}\n"
+           ex +
+           "closed0.png]}}\n"
            "  - id: cam-plain\n    url: plain.mp4\n"
-           "  - id: cam-silent\n    url: silent.mp4\n" + zone +
+           "  - id: cam-silent\n    url: silent.mp4\n" +
+           zone +
            "    algorithms:\n      roi_state: {roi: door, check: door_open, enroll: {closed: [" +
-           ex + "closed0.png], open: [" + ex + "open0.png]}}\n"
-           "  - id: cam-dead\n    url: dead.mp4\n" + zone +
+           ex + "closed0.png], open: [" + ex +
+           "open0.png]}}\n"
+           "  - id: cam-dead\n    url: dead.mp4\n" +
+           zone +
            "    algorithms:\n      roi_state: {roi: door, check: door_open, enroll: {closed: [" +
-           ex + "closed0.png], open: [" + ex + "open0.png]}}\n"
-           "  - id: cam-off\n    url: off.mp4\n    enabled: false\n" + zone +
+           ex + "closed0.png], open: [" + ex +
+           "open0.png]}}\n"
+           "  - id: cam-off\n    url: off.mp4\n    enabled: false\n" +
+           zone +
            "    algorithms:\n      roi_state: {roi: door, check: door_open, enroll: {closed: [" +
            ex + "closed0.png], open: [" + ex + "open0.png]}}\n";
   }
@@ -146,8 +157,8 @@ class RoiCommandsTest : public ::testing::Test {
       if (c.id == "cam-dead") return std::make_unique<DeadSource>();
       return std::make_unique<DoorSource>(gen_, open_);
     };
-    pipeline_ = std::make_unique<Pipeline>(registry_, DetectorFactory{}, out_, SystemClock(), o,
-                                           sources);
+    pipeline_ =
+        std::make_unique<Pipeline>(registry_, DetectorFactory{}, out_, SystemClock(), o, sources);
     auto s = pipeline_->Start(*cfg);
     ASSERT_TRUE(s) << s.error().ToString();
   }
@@ -200,18 +211,21 @@ TEST_F(RoiCommandsTest, EnrolsTheNextFramePersistsItAndAnswersClearly) {
   ExpectError(Enroll({{"camera_id", "cam-plain"}, {"state", "open"}}), ErrorCode::kNotFound,
               "camera cam-plain runs no roi_state algorithm");
   ExpectError(Enroll({{"camera_id", "cam-door"}, {"state", "open"}, {"roi", "gate"}}),
-              ErrorCode::kNotFound, "camera cam-door's roi_state watches ROI \"door\", not \"gate\"");
+              ErrorCode::kNotFound,
+              "camera cam-door's roi_state watches ROI \"door\", not \"gate\"");
   ExpectError(Enroll({{"camera_id", "cam-door"}, {"state", "Open Wide"}}),
-              ErrorCode::kInvalidArgument, "args.state: state names are 1-64 characters of [a-z0-9_]");
-  ExpectError(Enroll({{"state", "open"}}), ErrorCode::kInvalidArgument, "args.camera_id: is required");
+              ErrorCode::kInvalidArgument,
+              "args.state: state names are 1-64 characters of [a-z0-9_]");
+  ExpectError(Enroll({{"state", "open"}}), ErrorCode::kInvalidArgument,
+              "args.camera_id: is required");
   ExpectError(Enroll({{"camera_id", 7}, {"state", "open"}}), ErrorCode::kInvalidArgument,
               "args.camera_id: must be a string");
   ExpectError(Enroll({{"camera_id", "cam-door"}, {"state", "open"}, {"new_state", "yes"}}),
               ErrorCode::kInvalidArgument, "args.new_state: must be a boolean");
   ExpectError(Enroll({{"camera_id", "cam-door"}, {"state", "open"}, {"colour", "red"}}),
               ErrorCode::kInvalidArgument, "args.colour: unknown argument");
-  ExpectError(Enroll({{"camera_id", "cam-off"}, {"state", "open"}}),
-              ErrorCode::kFailedPrecondition, "camera cam-off is disabled");
+  ExpectError(Enroll({{"camera_id", "cam-off"}, {"state", "open"}}), ErrorCode::kFailedPrecondition,
+              "camera cam-off is disabled");
   // (once the down camera has been tried: it starts in "starting")
   for (auto deadline = std::chrono::steady_clock::now() + 30s;
        std::chrono::steady_clock::now() < deadline;) {
@@ -280,8 +294,8 @@ TEST_F(RoiCommandsTest, RemovesAnExampleUnlessTheRestWouldNotMakeAValidConfig) {
       << refused.error().ToString();
   EXPECT_TRUE(fs::exists(dir_ + "/state/cam-side/roi_state/roi_state/door/open/" + only + ".jpg"));
   ASSERT_TRUE(RoiExamplesCommand(*pipeline_, {{"camera_id", "cam-side"}}));
-  ExpectError(RoiRemoveCommand(*pipeline_, {{"camera_id", "cam-side"}}), ErrorCode::kInvalidArgument,
-              "args.example: is required");
+  ExpectError(RoiRemoveCommand(*pipeline_, {{"camera_id", "cam-side"}}),
+              ErrorCode::kInvalidArgument, "args.example: is required");
 }
 
 }  // namespace
