@@ -674,7 +674,8 @@ bool KnownCommand(std::string_view kind, std::string_view command) {
   if (kind == "door_controller") return command == "unlock" || command == "lock";
   if (kind == "barrier_gate") return command == "raise" || command == "lower";
   if (kind == "sound_light_alarm") return command == "alarm_on" || command == "alarm_off";
-  if (kind == "edge_box") return command == "config.apply";
+  if (kind == "edge_box")
+    return command == "config.apply" || command == "roi.enroll" || command == "roi.examples" || command == "roi.remove";
   return false;
 }
 

@@ -156,5 +156,15 @@ TEST(ParseTest, JsonFormRoundTripsThroughYaml) {
   EXPECT_EQ(json.rules[0].steps.size(), 2u);
 }
 
+TEST(ParseTest, CommandsAreKnownPerDeviceKind) {
+  EXPECT_TRUE(KnownCommand("door_controller", "unlock"));
+  EXPECT_FALSE(KnownCommand("door_controller", "raise"));
+  for (const char* c : {"config.apply", "roi.enroll", "roi.examples", "roi.remove", "ping"})
+    EXPECT_TRUE(KnownCommand("edge_box", c)) << c;
+  EXPECT_FALSE(KnownCommand("edge_box", "unlock"));
+  EXPECT_FALSE(KnownCommand("edge_box", "roi.delete"));
+  EXPECT_FALSE(KnownCommand("gas_sensor", "roi.enroll"));
+}
+
 }  // namespace
 }  // namespace linli::rules
