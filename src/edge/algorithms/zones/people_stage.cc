@@ -22,6 +22,13 @@ struct MemoEntry {
 };
 
 constexpr int kMotionWidth = 160;  // the frame difference works at this width
+// The smallest region given to the detector. HOG's 64 x 128 window at its default upscale 1.5
+// covers 43 x 85 frame pixels (a person about 73 px tall, the smallest it finds); 112 px
+// leaves room for the next pyramid level (a person 1.2 times taller).
+constexpr int kMinRegionWidth = 64, kMinRegionHeight = 112;
+// A followed person's template must match at least this well (normalised cross-correlation).
+constexpr float kFollowMinScore = 0.6f;
+constexpr float kFollowRefreshScore = 0.75f, kFollowKeepScore = 0.9f;
 
 // `r` grown to at least min_w x min_h around its centre, kept inside `limit`.
 cv::Rect AtLeast(cv::Rect r, int min_w, int min_h, const cv::Rect& limit) {
@@ -75,7 +82,8 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
                                          "motion_gated",  "inertia_frames", "min_dwell_s",
                                          "exit_s",        "max_gap_s",      "update_interval_s",
                                          "event_type",    "tracker_max_distance",
-                                         "motion_regions", "full_scan_s",  "motion_threshold"};
+                                         "motion_regions", "full_scan_s",  "motion_threshold",
+                                         "follow_s",      "redetect_s"};
   known.insert(known.end(), extra.begin(), extra.end());
   LINLI_RETURN_IF_ERROR(r.CheckKnown(known));
   ZoneCommonParams p;
@@ -116,6 +124,10 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
   LINLI_ASSIGN_OR_RETURN(double fs, r.Double("full_scan_s", p.full_scan_ms / 1000.0, 0, 86400));
   p.full_scan_ms = static_cast<int64_t>(fs * 1000);
   LINLI_ASSIGN_OR_RETURN(p.motion_threshold, r.Int("motion_threshold", p.motion_threshold, 1, 255));
+  LINLI_ASSIGN_OR_RETURN(double follow, r.Double("follow_s", p.follow_ms / 1000.0, 0, 60));
+  p.follow_ms = static_cast<int64_t>(follow * 1000);
+  LINLI_ASSIGN_OR_RETURN(double redetect, r.Double("redetect_s", p.redetect_ms / 1000.0, 0, 60));
+  p.redetect_ms = static_cast<int64_t>(redetect * 1000);
   LINLI_ASSIGN_OR_RETURN(p.presence.inertia_frames,
                          r.Int("inertia_frames", presence.inertia_frames, 1, 1000));
   LINLI_ASSIGN_OR_RETURN(double dwell, r.Double("min_dwell_s", presence.min_dwell_ms / 1000.0,
@@ -170,18 +182,35 @@ cv::Rect PeopleStage::CropFor(cv::Size size) const {
   return r;
 }
 
+namespace {
+
+// The surroundings of a person's box where they can be found in the next frame.
+cv::Rect Around(const cv::Rect2f& b) {
+  return {cvFloor(b.x - 0.6f * b.width), cvFloor(b.y - 0.25f * b.height), cvCeil(2.2f * b.width),
+          cvCeil(1.5f * b.height)};
+}
+
+// Where track `t` was last seen (its box stands on the last foot point); its box otherwise.
+cv::Rect2f LastSeen(const Track& t) {
+  if (t.path.empty()) return t.box;
+  const TrackPoint& feet = t.path.back();
+  return {feet.x - t.box.width / 2, feet.y - t.box.height, t.box.width, t.box.height};
+}
+
+}  // namespace
+
 std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect& area) {
   const cv::Size size = frame.image.size();
-  // INT64_MIN: no full scan yet (tested first: pts - INT64_MIN would overflow).
-  const bool full_due = last_full_scan_ms_ == INT64_MIN ||
-                        (p_.full_scan_ms > 0 && frame.pts_ms - last_full_scan_ms_ >= p_.full_scan_ms);
+  const int64_t pts = frame.pts_ms;
   if (!p_.motion_regions) return {area};
-  // The motion reference: the previous analysed frame, grey, kMotionWidth px wide.
+  // The motion reference: the previous analysed frame, grey, kMotionWidth px wide (from the
+  // follower's grey copy when there is one: the same pixels, averaged once more).
   const int mw = std::min(kMotionWidth, size.width);
   const int mh = std::max(1, static_cast<int>(std::lround(size.height * static_cast<double>(mw) /
                                                           size.width)));
+  const cv::Mat& src = following() ? follower_.grey() : frame.image;
   cv::Mat small, grey;
-  cv::resize(frame.image, small, cv::Size(mw, mh), 0, 0, cv::INTER_AREA);
+  cv::resize(src, small, cv::Size(mw, mh), 0, 0, cv::INTER_AREA);
   if (small.channels() == 3) {
     cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
   } else {
@@ -189,19 +218,44 @@ std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect
   }
   cv::Mat prev = prev_grey_;
   prev_grey_ = grey;
-  if (full_due || prev.empty() || prev.size() != grey.size()) {
-    last_full_scan_ms_ = frame.pts_ms;
-    return {area};
-  }
-  std::vector<cv::Rect> rs;
-  // Around what moved: blobs of the dilated difference mask, in frame pixels.
-  cv::Mat diff, mask, labels, stats, centroids;
-  cv::absdiff(grey, prev, diff);
-  cv::threshold(diff, mask, p_.motion_threshold, 255, cv::THRESH_BINARY);
-  cv::dilate(mask, mask, cv::Mat(), cv::Point(-1, -1), 2);
-  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  auto whole_area = [&]() {
+    last_full_scan_ms_ = pts;
+    scan_grey_ = grey;
+    return std::vector<cv::Rect>{area};
+  };
+  // INT64_MIN: no full scan yet (tested first: pts - INT64_MIN would overflow).
+  if (last_full_scan_ms_ == INT64_MIN || prev.empty() || prev.size() != grey.size())
+    return whole_area();
+  const bool scan_due = p_.full_scan_ms > 0 && pts - last_full_scan_ms_ >= p_.full_scan_ms;
+  const bool skip = following();  // skip what following makes unnecessary
+  if (scan_due && (!skip || scan_grey_.size() != grey.size())) return whole_area();
   const double fx = static_cast<double>(size.width) / mw, fy = static_cast<double>(size.height) / mh;
   const cv::Rect frame_rect(0, 0, size.width, size.height);
+  // What changed: since the previous analysed frame (motion), or, for the periodic scan with
+  // following, since the last scan — pixels that have not changed since they were searched
+  // would give the detector the same answer again.
+  cv::Mat diff, mask, labels, stats, centroids;
+  cv::absdiff(grey, scan_due ? scan_grey_ : prev, diff);
+  cv::threshold(diff, mask, p_.motion_threshold, 255, cv::THRESH_BINARY);
+  cv::dilate(mask, mask, cv::Mat(), cv::Point(-1, -1), 2);
+  if (scan_due) {
+    last_full_scan_ms_ = pts;
+    scan_grey_ = grey;
+  }
+  if (skip) {
+    // Motion the tracked people explain: their box where they were last seen and where the
+    // tracker expects them, with some room (arms, a bag, a shadow at the feet).
+    for (const auto& t : tracker_.tracks()) {
+      for (const cv::Rect2f& b : {t.box, LastSeen(t)}) {
+        cv::Rect m(cvFloor((b.x - 0.2f * b.width) / fx), cvFloor((b.y - 0.1f * b.height) / fy),
+                   cvCeil(1.4f * b.width / fx) + 1, cvCeil(1.2f * b.height / fy) + 1);
+        m &= cv::Rect(0, 0, mw, mh);
+        if (m.area() > 0) mask(m).setTo(0);
+      }
+    }
+  }
+  std::vector<cv::Rect> rs;
+  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
   for (int i = 1; i < n; ++i) {
     if (stats.at<int>(i, cv::CC_STAT_AREA) < 12) continue;  // noise, not a person
     cv::Rect b(cvFloor(stats.at<int>(i, cv::CC_STAT_LEFT) * fx),
@@ -211,41 +265,95 @@ std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect
     // Often only part of a person changes (legs, an arm): room for the whole body around it,
     // mostly above (the head over moving legs).
     const int h = std::max(b.height, b.width);
-    rs.emplace_back(b.x - h / 2, b.y - h, b.width + h, b.height + h + h / 3);
-  }
-  // Around the people being tracked (they may stand still): their box and how far they can
-  // move until the next analysed frame.
-  // While a person is missed the tracker moves their box on with their last velocity; someone
-  // who stopped is still where they were last seen, so both places are searched.
-  auto around = [](const cv::Rect2f& b) {
-    return cv::Rect(cvFloor(b.x - 0.6f * b.width), cvFloor(b.y - 0.25f * b.height),
-                    cvCeil(2.2f * b.width), cvCeil(1.5f * b.height));
-  };
-  for (const auto& t : tracker_.tracks()) {
-    cv::Rect r = around(t.box);
-    if (!t.matched && !t.path.empty()) {
-      const TrackPoint& feet = t.path.back();
-      r |= around(cv::Rect2f(feet.x - t.box.width / 2, feet.y - t.box.height, t.box.width,
-                             t.box.height));
+    cv::Rect r(b.x - h / 2, b.y - h, b.width + h, b.height + h + h / 3);
+    if (skip) {
+      // Motion outside the search area (someone passing by beyond it) is not looked into; the
+      // search area already has room for the bodies of people whose feet are in the zones.
+      const cv::Point c(b.x + b.width / 2, b.y + b.height / 2);
+      if (!area.contains(c)) continue;
+      // Searched a moment ago without finding anyone there: not again before half redetect_s
+      // (the blob has to move on, or the time pass).
+      const cv::Rect clipped = AtLeast(r & frame_rect, kMinRegionWidth, kMinRegionHeight, area);
+      if (!scan_due && std::any_of(recent_.begin(), recent_.end(), [&](const auto& s) {
+            return pts - s.second < p_.redetect_ms / 2 &&
+                   (s.first & clipped).area() >= 0.7 * clipped.area();
+          }))
+        continue;
     }
     rs.push_back(r);
   }
-  // Big enough for a person-sized detection window (HOG: 64 x 128), inside the search area.
-  for (auto& r : rs) r = AtLeast(r & frame_rect, 96, 160, area);
+  // Around the people being tracked (they may stand still): their box and how far they can
+  // move until the next analysed frame. While a person is missed the tracker moves their box
+  // on with their last velocity; someone who stopped is still where they were last seen, so
+  // both places are searched. With following, only those due: every redetect_s, and in every
+  // frame during the first redetect_s after a detection while they are new (unconfirmed) or
+  // lost (neither detected nor followed in the last frame).
+  for (const auto& t : tracker_.tracks()) {
+    if (skip) {
+      auto it = searched_ms_.find(t.id);
+      const bool regular = it == searched_ms_.end() || pts - it->second >= p_.redetect_ms;
+      const bool eager = (!t.confirmed || !t.matched) && pts - t.detected_ms < p_.redetect_ms;
+      if (!regular && !eager) continue;
+    }
+    cv::Rect r = Around(t.box);
+    if (!t.matched) r |= Around(LastSeen(t));
+    rs.push_back(r);
+  }
+  // Big enough for a person-sized detection window, inside the search area.
+  for (auto& r : rs) r = AtLeast(r & frame_rect, kMinRegionWidth, kMinRegionHeight, area);
   std::erase_if(rs, [](const cv::Rect& r) { return r.area() <= 0; });
   rs = MergeOverlapping(std::move(rs));
   int64_t px = 0;
   for (const auto& r : rs) px += r.area();
-  if (px > 0.6 * static_cast<double>(area.area())) {
-    last_full_scan_ms_ = frame.pts_ms;
-    return {area};  // one pass over the area is cheaper than overlapping pieces
-  }
+  if (px > 0.6 * static_cast<double>(area.area()))
+    return whole_area();  // one pass over the area is cheaper than overlapping pieces
   return rs;
+}
+
+void PeopleStage::FollowAndRemember(int64_t pts_ms) {
+  // What was searched, for the blobs (kept for redetect_s) and the tracks (their last search).
+  std::erase_if(recent_, [&](const auto& r) { return pts_ms - r.second >= p_.redetect_ms; });
+  for (const auto& r : regions_) recent_.emplace_back(r, pts_ms);
+  std::set<int> ids;
+  for (const auto& t : tracker_.tracks()) {
+    ids.insert(t.id);
+    const cv::Point2f c(t.box.x + t.box.width / 2, t.box.y + t.box.height / 2);
+    if (t.detected || std::any_of(regions_.begin(), regions_.end(), [&](const cv::Rect& r) {
+          return r.contains(cv::Point(cvRound(c.x), cvRound(c.y)));
+        }))
+      searched_ms_[t.id] = pts_ms;
+  }
+  std::erase_if(searched_ms_, [&](const auto& kv) { return !ids.contains(kv.first); });
+  if (!following()) return;
+  for (const auto& t : tracker_.tracks()) {
+    if (t.detected) {
+      follower_.Remember(t.id, t.box);
+      continue;
+    }
+    // Someone detected once only (maybe a false detection) is followed for redetect_s at most:
+    // long enough to be detected again if they are a person.
+    if (pts_ms - t.detected_ms > (t.confirmed ? p_.follow_ms : std::min(p_.follow_ms, p_.redetect_ms)))
+      continue;
+    // From the box the tracker predicted (moved on with the velocity) while this frame was
+    // not searched there or the detector missed them.
+    auto found = follower_.Find(t.id, t.box, kFollowMinScore);
+    if (!found) continue;
+    if (!tracker_.Follow(pts_ms, t.id, found->box)) continue;
+    ++followed_;
+    // A template that no longer matches closely is taken again where it matched (the person's
+    // look changes as they turn or come closer), but only from a good match, so that it
+    // cannot slide off onto the background; one that still matches closely is kept, as each
+    // new one adds the match's error. The detector gives a fresh one every redetect_s.
+    if (found->score >= kFollowRefreshScore && found->score < kFollowKeepScore)
+      follower_.Remember(t.id, found->box);
+  }
+  follower_.Retain(ids);
 }
 
 bool PeopleStage::Step(const Frame& frame) {
   size_ = frame.image.size();
   const cv::Rect area = CropFor(size_);
+  if (following()) follower_.SetFrame(frame.image);
   regions_ = RegionsFor(frame, area);
   const Detector* key = p_.detector.get();
   std::vector<Detection> dets;
@@ -280,6 +388,7 @@ bool PeopleStage::Step(const Frame& frame) {
       return false;
     }
     detected_px_ += region.area();
+    ++detector_runs_;
     for (auto& d : *r)
       d.box += cv::Point2f(static_cast<float>(region.x), static_cast<float>(region.y));
     dets.insert(dets.end(), r->begin(), r->end());
@@ -298,6 +407,7 @@ bool PeopleStage::Step(const Frame& frame) {
            std::find(p_.labels.begin(), p_.labels.end(), d.label) == p_.labels.end();
   });
   tracker_.Update(frame.pts_ms, dets);
+  FollowAndRemember(frame.pts_ms);
   return true;
 }
 

@@ -3,13 +3,22 @@
 //
 // Where the detector runs (the expensive part: HOG costs tens of ms on a 640 px frame): inside
 // the search area (the zones' surroundings with crop_to_zones, else the frame), and with
-// motion_regions only where it is needed — around what changed since the previous analysed
+// motion_regions only where it is needed: around what changed since the previous analysed
 // frame (a frame difference on a 160 px grey copy, dilated, one region per blob) and around
-// the people already tracked (who may stand still) — plus the whole search area on the first
-// frame and at least every full_scan_s, so that someone the motion mask missed is still found.
-// Regions are detected at the frame's own scale (so the detector finds the same sizes as on
-// the whole area) and merged while they overlap, so no person is found twice. When the
-// regions would cover most of the area, the area is detected once instead.
+// the people already tracked — plus the whole search area on the first frame and at least
+// every full_scan_s, so that someone the motion mask missed is still found. Regions are
+// detected at the frame's own scale (so the detector finds the same sizes as on the whole
+// area) and merged while they overlap, so no person is found twice. When the regions would
+// cover most of the area, the area is detected once instead.
+//
+// Following (follow_s > 0, the default): between detections a tracked person is found again
+// by their appearance (follower.h), so the detector is run around them only every redetect_s
+// (every frame while they are new, or lost), and motion that the people being followed
+// explain (their own box, where they were and where they are) asks for no detection. Motion
+// left over (someone new) is detected at once, and again at most every redetect_s in the same
+// place while nothing is found there. A person is followed for at most follow_s without
+// being detected again; after that they are only bridged (tracker.h) and dropped. With
+// follow_s: 0 every tracked person is searched for in every frame.
 //
 // When several analyzers of one camera use the camera's shared detector, the detections of a
 // frame are computed once per region (a process-wide memo keyed by detector, camera, frame
@@ -25,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "edge/algorithms/zones/follower.h"
 #include "edge/algorithms/zones/presence.h"
 #include "edge/algorithms/zones/tracker.h"
 #include "edge/analyzer.h"
@@ -44,6 +54,9 @@ struct ZoneCommonParams {
   int64_t full_scan_ms = 10000;          // the whole search area at least this often (0: never
                                          // after the first frame)
   int motion_threshold = 20;             // grey-level change (0-255) counted as motion
+  int64_t follow_ms = 3000;              // follow a person by appearance at most this long
+                                         // without a detection (0: no following)
+  int64_t redetect_ms = 1000;            // detect a followed person at least this often
   bool motion_gated = true;
   TrackerParams tracker;
   PresenceParams presence;
@@ -68,13 +81,19 @@ class PeopleStage {
   int64_t detect_errors() const { return errors_; }
   // The regions (frame pixels) the detector was run on in the last Step(), after merging.
   const std::vector<cv::Rect>& last_regions() const { return regions_; }
-  // Pixels given to the detector so far, and frames analysed (for evaluations).
+  // For evaluations: pixels given to the detector so far, detector runs (regions not found in
+  // the memo), and tracks found by their appearance instead of the detector (per frame).
   int64_t detected_pixels() const { return detected_px_; }
+  int64_t detector_runs() const { return detector_runs_; }
+  int64_t followed() const { return followed_; }
 
  private:
   cv::Rect CropFor(cv::Size size) const;
   // The regions to detect on this frame (updates the motion reference).
   std::vector<cv::Rect> RegionsFor(const Frame& frame, const cv::Rect& area);
+  // After the tracker's update: finds the tracks not detected in this frame by their
+  // appearance, takes the templates of those that were, and remembers what was searched.
+  void FollowAndRemember(int64_t pts_ms);
   ZoneCommonParams p_;
   std::string camera_id_;
   PeopleTracker tracker_;
@@ -82,8 +101,13 @@ class PeopleStage {
   int64_t errors_ = 0;
   cv::Mat prev_grey_;                    // the last analysed frame, small grey (motion_regions)
   int64_t last_full_scan_ms_ = INT64_MIN;
+  cv::Mat scan_grey_;                    // the frame at the last scan, small grey (following)
   std::vector<cv::Rect> regions_;
-  int64_t detected_px_ = 0;
+  bool following() const { return p_.follow_ms > 0; }
+  AppearanceFollower follower_;
+  std::map<int, int64_t> searched_ms_;   // per track: when its surroundings were last detected
+  std::vector<std::pair<cv::Rect, int64_t>> recent_;  // regions detected in, and when
+  int64_t detected_px_ = 0, detector_runs_ = 0, followed_ = 0;
 };
 
 // Presence of every tracked person in one zone.

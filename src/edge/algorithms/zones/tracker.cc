@@ -24,15 +24,25 @@ const Track* PeopleTracker::Find(int id) const {
 }
 
 std::vector<int> PeopleTracker::Update(int64_t pts_ms, const std::vector<Detection>& dets) {
-  // Predict each track's box at pts_ms (velocity capped so a bridged track cannot fly off).
-  std::vector<cv::Rect2f> predicted;
+  // Predict each track's box at pts_ms from where it was last seen (velocity capped so a
+  // bridged track cannot fly off; the box of a bridged track is already a prediction, so
+  // moving it on again would compound).
+  std::vector<cv::Rect2f> predicted, seen;
   predicted.reserve(tracks_.size());
+  seen.reserve(tracks_.size());
   for (const auto& t : tracks_) {
     float dt = static_cast<float>(std::min<int64_t>(pts_ms - t.last_ms, 1000));
     cv::Point2f v = t.velocity;
     float speed = std::hypot(v.x, v.y), cap = t.box.height / 1000.f;  // ≤ 1 height per s
     if (speed > cap && speed > 0) v *= cap / speed;
-    predicted.emplace_back(t.box.x + v.x * dt, t.box.y + v.y * dt, t.box.width, t.box.height);
+    cv::Rect2f from = t.box;
+    if (!t.path.empty()) {
+      const TrackPoint& feet = t.path.back();
+      from = cv::Rect2f(feet.x - t.box.width / 2, feet.y - t.box.height, t.box.width,
+                        t.box.height);
+    }
+    seen.push_back(from);
+    predicted.emplace_back(from.x + v.x * dt, from.y + v.y * dt, from.width, from.height);
   }
   struct Pair {
     float cost;
@@ -57,21 +67,21 @@ std::vector<int> PeopleTracker::Update(int64_t pts_ms, const std::vector<Detecti
     return a.cost != b.cost ? a.cost < b.cost : (a.t != b.t ? a.t < b.t : a.d < b.d);
   });
   std::vector<bool> t_used(tracks_.size(), false), d_used(dets.size(), false);
-  for (auto& t : tracks_) t.matched = false;
+  for (auto& t : tracks_) t.matched = t.detected = false;
   for (const auto& pr : pairs) {
     if (t_used[pr.t] || d_used[pr.d]) continue;
     t_used[pr.t] = d_used[pr.d] = true;
     Track& t = tracks_[pr.t];
     const Detection& d = dets[pr.d];
     float dt = static_cast<float>(std::max<int64_t>(pts_ms - t.last_ms, 1));
-    cv::Point2f v = (Centre(d.box) - Centre(t.box)) * (1.f / dt);
+    cv::Point2f v = (Centre(d.box) - Centre(seen[pr.t])) * (1.f / dt);
     t.velocity = t.hits > 1 ? 0.6f * t.velocity + 0.4f * v : v;
     t.box = d.box;
     t.score = d.score;
     t.mean_score = (t.mean_score * t.hits + d.score) / (t.hits + 1);
     ++t.hits;
-    t.matched = true;
-    t.last_ms = pts_ms;
+    t.matched = t.detected = true;
+    t.last_ms = t.detected_ms = pts_ms;
     if (t.hits >= p_.min_hits) t.confirmed = true;
     t.path.push_back({pts_ms, d.box.x + d.box.width / 2, d.box.y + d.box.height});
     if (t.path.size() > p_.max_path) t.path.erase(t.path.begin());
@@ -87,8 +97,8 @@ std::vector<int> PeopleTracker::Update(int64_t pts_ms, const std::vector<Detecti
     t.score = t.mean_score = dets[j].score;
     t.hits = 1;
     t.confirmed = p_.min_hits <= 1;
-    t.matched = true;
-    t.first_ms = t.last_ms = pts_ms;
+    t.matched = t.detected = true;
+    t.first_ms = t.last_ms = t.detected_ms = pts_ms;
     t.path.push_back({pts_ms, t.box.x + t.box.width / 2, t.box.y + t.box.height});
     tracks_.push_back(std::move(t));
   }
@@ -100,6 +110,26 @@ std::vector<int> PeopleTracker::Update(int64_t pts_ms, const std::vector<Detecti
   });
   last_pts_ = pts_ms;
   return dropped;
+}
+
+bool PeopleTracker::Follow(int64_t pts_ms, int id, const cv::Rect2f& box) {
+  auto it = std::find_if(tracks_.begin(), tracks_.end(), [&](const Track& t) { return t.id == id; });
+  if (it == tracks_.end() || it->detected) return false;
+  Track& t = *it;
+  // The box Update() moved on with the velocity is where `box` was searched from; the velocity
+  // is re-estimated from the last seen position.
+  float dt = static_cast<float>(std::max<int64_t>(pts_ms - t.last_ms, 1));
+  cv::Point2f last_centre = t.path.empty() ? Centre(t.box)
+                                           : cv::Point2f(t.path.back().x,
+                                                         t.path.back().y - t.box.height / 2);
+  cv::Point2f v = (Centre(box) - last_centre) * (1.f / dt);
+  t.velocity = 0.6f * t.velocity + 0.4f * v;
+  t.box = box;
+  t.matched = true;
+  t.last_ms = pts_ms;
+  t.path.push_back({pts_ms, box.x + box.width / 2, box.y + box.height});
+  if (t.path.size() > p_.max_path) t.path.erase(t.path.begin());
+  return true;
 }
 
 }  // namespace linli::edge

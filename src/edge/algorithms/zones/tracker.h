@@ -3,7 +3,10 @@
 // Association is greedy on a combined cost of IoU and centre distance (relative to the box
 // height) against each track's box predicted with its velocity; a track that is not matched is
 // kept ("bridged") for up to `max_gap_ms` so that a person missed by the detector for a few
-// frames keeps their id. A track is confirmed after `min_hits` matched frames.
+// frames keeps their id. A track is confirmed after `min_hits` detected frames.
+// Between detections a caller may Follow() a track it located by other means (its appearance,
+// see follower.h): a followed frame counts as seen (matched, a path point, the gap starts again)
+// but not as a detection (hits, score and confirmation come from the detector only).
 // Works in pixels of the analysed frame. Thread-safety: one thread at a time.
 #pragma once
 
@@ -27,12 +30,14 @@ struct Track {
   cv::Rect2f box;             // last matched (or predicted, while missed) box, pixels
   float score = 0;            // last detection score
   float mean_score = 0;
-  int hits = 0;
+  int hits = 0;               // detected frames
   bool confirmed = false;
-  bool matched = false;       // matched in the last Update()
-  int64_t first_ms = 0, last_ms = 0;  // first / last matched frame
+  bool matched = false;       // seen in the last frame: detected, or followed
+  bool detected = false;      // matched by a detection in the last Update()
+  int64_t first_ms = 0, last_ms = 0;  // first / last seen frame
+  int64_t detected_ms = 0;    // last detected frame
   cv::Point2f velocity;       // px per ms of the box centre
-  std::vector<TrackPoint> path;  // foot points (bottom centre), PIXELS, matched frames only
+  std::vector<TrackPoint> path;  // foot points (bottom centre), PIXELS, seen frames only
 };
 
 class PeopleTracker {
@@ -41,6 +46,10 @@ class PeopleTracker {
   // Advances to `pts_ms` with this frame's detections. Returns the ids of tracks dropped in
   // this step (not seen for max_gap_ms).
   std::vector<int> Update(int64_t pts_ms, const std::vector<Detection>& dets);
+  // After Update(pts_ms, ...): track `id`, not detected in this frame, was found at `box` (same
+  // size as its box) by other means. Returns false (and changes nothing) for an unknown id or
+  // a track detected in this frame.
+  bool Follow(int64_t pts_ms, int id, const cv::Rect2f& box);
   const std::vector<Track>& tracks() const { return tracks_; }
   const Track* Find(int id) const;
 

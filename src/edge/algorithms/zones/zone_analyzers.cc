@@ -40,7 +40,7 @@ class OpenEvent {
       ev_.boxes.push_back(ToNormBox(t->box, size, t->score, "person"));
       paths_[id] = t->path;
       ev_.score = std::max(ev_.score, t->mean_score);
-      if (!t->matched) continue;
+      if (!t->detected) continue;  // a followed box is placed less exactly
       float area = t->box.area() / std::max(1.f, static_cast<float>(size.area()));
       best_q = std::max(best_q, t->score * std::sqrt(area));
     }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
+#include "edge/algorithms/zones/follower.h"
 #include "edge/algorithms/zones/people_stage.h"
 #include "edge/algorithms/zones/presence.h"
 #include "edge/algorithms/zones/tracker.h"
@@ -112,6 +113,53 @@ TEST(PeopleTracker, KeepsIdentitiesThroughCrossingAndGaps) {
   auto dropped = tr.Update(29 * 200 + 1001, {});
   EXPECT_EQ(dropped.size(), 2u);
   EXPECT_TRUE(tr.tracks().empty());
+}
+
+TEST(PeopleTracker, BridgedTrackMovesOnFromWhereItWasLastSeen) {
+  PeopleTracker tr(TrackerParams{.max_gap_ms = 2000, .min_hits = 2});
+  // Walks right at 10 px per 200 ms (0.05 px/ms, under the 1 height/s cap), then is missed.
+  for (int i = 0; i < 5; ++i) tr.Update(i * 200, {PersonAt(100 + 10.f * i, 300)});
+  for (int i = 5; i < 9; ++i) {
+    tr.Update(i * 200, {});
+    ASSERT_EQ(tr.tracks().size(), 1u);
+    const Track& t = tr.tracks()[0];
+    EXPECT_FALSE(t.matched);
+    // Last seen at x = 140 (frame 4): predicted 10 px on per frame since, not compounding.
+    EXPECT_NEAR(t.box.x + t.box.width / 2, 140 + 10.f * (i - 4), 0.5f) << i;
+  }
+  // Found again where the walk went on: the same id; the velocity is the walk's.
+  tr.Update(9 * 200, {PersonAt(190, 300)});
+  ASSERT_EQ(tr.tracks().size(), 1u);
+  EXPECT_TRUE(tr.tracks()[0].detected);
+  EXPECT_NEAR(tr.tracks()[0].velocity.x, 0.05f, 0.005f);
+}
+
+TEST(PeopleTracker, FollowedFramesAreSeenButNotDetections) {
+  PeopleTracker tr(TrackerParams{.max_gap_ms = 1000, .min_hits = 2});
+  tr.Update(0, {PersonAt(100, 300)});
+  const int id = tr.tracks()[0].id;
+  tr.Update(200, {});
+  EXPECT_TRUE(tr.Follow(200, id, cv::Rect2f(90, 200, 40, 100)));
+  const Track& t = tr.tracks()[0];
+  EXPECT_TRUE(t.matched);
+  EXPECT_FALSE(t.detected);
+  EXPECT_EQ(t.hits, 1);
+  EXPECT_FALSE(t.confirmed) << "only detections confirm";
+  EXPECT_EQ(t.last_ms, 200);
+  EXPECT_EQ(t.detected_ms, 0);
+  EXPECT_EQ(t.path.size(), 2u);
+  EXPECT_FALSE(tr.Follow(200, id + 1, cv::Rect2f(0, 0, 1, 1)));  // unknown
+  // Followed for longer than max_gap since the detection: still seen, so not dropped.
+  for (int i = 2; i <= 8; ++i) {
+    tr.Update(i * 200, {});
+    EXPECT_TRUE(tr.Follow(i * 200, id, cv::Rect2f(90, 200, 40, 100)));
+  }
+  EXPECT_EQ(tr.tracks().size(), 1u);
+  // A detection on the followed box: matched to the same track, confirmed.
+  tr.Update(1800, {PersonAt(110, 300)});
+  EXPECT_FALSE(tr.Follow(1800, id, cv::Rect2f(0, 0, 1, 1))) << "detected in this frame";
+  EXPECT_EQ(tr.tracks()[0].id, id);
+  EXPECT_TRUE(tr.tracks()[0].confirmed);
 }
 
 TEST(ZonePresence, InertiaDwellAndExitHysteresis) {
@@ -323,60 +371,144 @@ class RegionDetector final : public Detector {
   std::vector<cv::Rect> regions;
 };
 
+// A grey yard with a person painted on it (a dark body, a lighter head: something to follow).
+cv::Mat Yard(const std::vector<cv::Rect2f>& people) {
+  cv::Mat img(kSize, CV_8UC3, cv::Scalar(90, 90, 90));
+  for (const auto& p : people) {
+    cv::rectangle(img, p, cv::Scalar(20, 20, 200), cv::FILLED);
+    cv::rectangle(img, cv::Rect2f(p.x + p.width / 4, p.y, p.width / 2, p.height / 5),
+                  cv::Scalar(150, 170, 210), cv::FILLED);
+  }
+  return img;
+}
+
 TEST(ZoneAnalyzers, DetectsOnlyWhereThingsMoveOrPeopleAreTracked) {
   auto det = std::make_shared<RegionDetector>();
   auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false, full_scan_s: 4}"),
                              "a", Camera(det));
   ASSERT_TRUE(a);
   Collect s;
-  // A grey yard; a person (40 x 100 px) walks right along y = 300, then stands at x = 500.
+  // A person (40 x 100 px) walks right along y = 300, then stands at x = 500.
   auto frame = [&](int64_t i, float x) {
     Frame f = MakeFrame(i);
-    f.image = cv::Mat(kSize, CV_8UC3, cv::Scalar(90, 90, 90));
     det->people = {cv::Rect2f(x - 20, 200, 40, 100)};
-    cv::rectangle(f.image, det->people[0], cv::Scalar(20, 20, 200), cv::FILLED);
+    f.image = Yard(det->people);
     return f;
   };
   int64_t i = 0;
   (*a)->Process(frame(i++, 300), s);
   ASSERT_EQ(det->regions.size(), 1u);  // first frame: the whole search area
   EXPECT_EQ(det->regions[0], cv::Rect(0, 0, 640, 360));
+  // Walking: detected again in the next frames (new), then followed by appearance and detected
+  // again every redetect_s (1 s = 5 frames); every region searched holds the person and is far
+  // smaller than the frame (their own motion asks for no other search).
+  int searched = 0;
   for (float x = 315; x <= 500; x += 15) {
     det->regions.clear();
     (*a)->Process(frame(i++, x), s);
-    // Only around the person (moving and tracked): one region, far smaller than the frame,
-    // that holds them.
-    ASSERT_EQ(det->regions.size(), 1u) << x;
-    EXPECT_LT(det->regions[0].area(), 640 * 360 / 3) << x;
-    EXPECT_TRUE(det->regions[0].contains(cv::Point(static_cast<int>(x), 250))) << x;
+    for (const auto& r : det->regions) {
+      ++searched;
+      EXPECT_LT(r.area(), 640 * 360 / 3) << x;
+      EXPECT_TRUE(r.contains(cv::Point(static_cast<int>(x), 250))) << x;
+    }
   }
+  EXPECT_GE(searched, 3);  // 13 frames: confirmed, then every 5 frames
+  EXPECT_LE(searched, 6);
   ASSERT_EQ(s.Of(EventPhase::kBegin).size(), 1u);
-  // Standing still: the track's surroundings are still searched, so the event goes on.
+  // Standing still: still followed, detected again every 5 frames; the event goes on. (The
+  // periodic scan at 4 s also searches where they were at the last one, at 0 s.)
+  searched = 0;
+  int elsewhere = 0;
   for (int k = 0; k < 10; ++k) {
     det->regions.clear();
     (*a)->Process(frame(i++, 500), s);
-    ASSERT_EQ(det->regions.size(), 1u);
-    EXPECT_TRUE(det->regions[0].contains(cv::Point(500, 250)));
+    for (const auto& r : det->regions) ++(r.contains(cv::Point(500, 250)) ? searched : elsewhere);
   }
+  EXPECT_GE(searched, 2);
+  EXPECT_LE(searched, 3);
+  EXPECT_LE(elsewhere, 1);
   EXPECT_TRUE(s.Of(EventPhase::kEnd).empty());
-  // They leave (vanish); with nothing moving and nobody tracked, nothing is searched until the
-  // full scan is due (every 4 s = 20 frames at 5 fps).
-  int searched = 0, full = 0;
+  // They leave (vanish); with nothing moving and nobody tracked, nothing is searched but the
+  // lost track's surroundings (until it is dropped, 2 s) and, at the periodic scan (every 4 s),
+  // what changed since the last one: where the person stood. The whole area is not searched
+  // again: its pixels have not changed.
+  searched = 0;
+  int full = 0;
   for (int k = 0; k < 40; ++k) {
     det->regions.clear();
     Frame f = frame(i++, 500);
-    f.image.setTo(cv::Scalar(90, 90, 90));
     det->people.clear();
+    f.image = Yard({});
     (*a)->Process(f, s);
-    if (k < 2) continue;  // the person vanishing is motion
     for (const auto& r : det->regions) {
       ++searched;
       full += r == cv::Rect(0, 0, 640, 360);
+      EXPECT_TRUE(r.contains(cv::Point(500, 250)));
     }
   }
-  EXPECT_GE(full, 1);
-  EXPECT_LE(searched, full + 12);  // the lost track's surroundings, until it is dropped (2 s)
+  EXPECT_EQ(full, 0);
+  EXPECT_GE(searched, 1);
+  EXPECT_LE(searched, 8);
   EXPECT_EQ(s.Of(EventPhase::kEnd).size(), 1u);
+}
+
+TEST(ZoneAnalyzers, FollowsPeopleTheDetectorMissesForAWhile) {
+  // The detector finds the person only in the first two frames (the first frame's scan, and
+  // the next, while they are new); then they are followed by appearance for follow_s (2 s
+  // here) after that last detection, and no longer.
+  auto det = std::make_shared<RegionDetector>();
+  auto a = MakeZoneIntrusion(
+      YAML::Load("{zones: [gate], crop_to_zones: false, follow_s: 2, exit_s: 1}"), "a",
+      Camera(det));
+  ASSERT_TRUE(a);
+  Collect s;
+  // Walks right at 15 px per frame into the gate zone (x 320..640, y 180..360), then stands.
+  for (int64_t i = 0; i < 40; ++i) {
+    const float x = std::min(250.f + 15.f * static_cast<float>(i), 480.f);
+    const cv::Rect2f body(x - 20, 200, 40, 100);
+    Frame f = MakeFrame(i);
+    f.image = Yard({body});
+    det->people.clear();
+    if (i < 2) det->people.push_back(body);
+    (*a)->Process(f, s);
+  }
+  (*a)->Finish(MakeFrame(40).pts_ms, s);
+  auto begins = s.Of(EventPhase::kBegin);
+  auto ends = s.Of(EventPhase::kEnd);
+  ASSERT_EQ(begins.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(begins[0].start_ms, 1000);   // x = 325 at frame 5: feet inside (followed)
+  EXPECT_EQ(ends[0].end_ms, 2200);       // followed until 0.2 s + 2 s
+  ASSERT_EQ(ends[0].data["tracks"].size(), 1u);
+  // The trajectory follows the walk to where it was last followed: x = 415 at frame 11.
+  ASSERT_FALSE(ends[0].trajectory.empty());
+  EXPECT_NEAR(ends[0].trajectory.back().x, 415.f / 640, 1.f / 640);
+  EXPECT_EQ(ends[0].trajectory.back().pts_ms, 2200);
+}
+
+TEST(AppearanceFollower, FindsAShiftedPersonRefusesFlatPatches) {
+  AppearanceFollower f;
+  const cv::Rect2f body(200, 150, 40, 100);
+  f.SetFrame(Yard({body}));
+  ASSERT_TRUE(f.Remember(7, body));
+  // Moved 12 px right and 4 px down; searched from where they were.
+  const cv::Rect2f moved = body + cv::Point2f(12, 4);
+  f.SetFrame(Yard({moved}));
+  auto found = f.Find(7, body, 0.6f);
+  ASSERT_TRUE(found);
+  EXPECT_NEAR(found->box.x, moved.x, 2.1f);  // the grey copy is half size: 2 px steps
+  EXPECT_NEAR(found->box.y, moved.y, 2.1f);
+  EXPECT_GT(found->score, 0.9f);
+  // Gone: nothing matches well enough.
+  f.SetFrame(Yard({}));
+  EXPECT_FALSE(f.Find(7, moved, 0.6f));
+  EXPECT_FALSE(f.Find(8, moved, 0.6f));  // never remembered
+  // A featureless picture gives nothing to follow.
+  f.SetFrame(cv::Mat(kSize, CV_8UC3, cv::Scalar(40, 50, 60)));
+  EXPECT_FALSE(f.Remember(9, body));
+  EXPECT_FALSE(f.Has(9));
+  f.Retain({});
+  EXPECT_FALSE(f.Has(7));
 }
 
 TEST(ZoneAnalyzers, BadParamsNameTheKey) {

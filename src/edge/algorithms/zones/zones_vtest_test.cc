@@ -30,8 +30,11 @@ TEST(ZoneIntrusionVtest, PathZoneGetsEpisodesLawnZoneNone) {
   // the bottom-right corner (nobody walks there).
   cam.zones.push_back(Zone{"path", {{0.55f, 0.36f}, {0.97f, 0.36f}, {0.97f, 0.66f}, {0.55f, 0.62f}}});
   cam.zones.push_back(Zone{"lawn", {{0.75f, 0.82f}, {1.0f, 0.82f}, {1.0f, 1.0f}, {0.75f, 1.0f}}});
-  // The west end of the path: empty until a walker heads off to the left at about 20 s; they
-  // leave it at about 22.5 s, and the next walker comes in only after the 25 s analysed here.
+  // The west end of the path: empty until about 18 s, when a walker in a white coat on the far
+  // edge of the path comes into it (feet at y ≈ 0.40); a second walker follows at about 20 s
+  // and leaves at about 22.5 s, and the next one comes in only after the 25 s analysed here.
+  // (HOG finds the white-coated walker only now and then; before people were followed between
+  // detections the episode began with the second walker, at 20.2 s.)
   cam.zones.push_back(Zone{"west", {{0.1f, 0.36f}, {0.3f, 0.36f}, {0.3f, 0.56f}, {0.1f, 0.56f}}});
   // The default HOG (pyramid step 1.2).
   auto det = MakeDetector(YAML::Load("{kind: hog}"), "detector");
@@ -103,7 +106,7 @@ TEST(ZoneIntrusionVtest, PathZoneGetsEpisodesLawnZoneNone) {
   // after they left) before the end of the run.
   ASSERT_GE(west.size(), 2u);
   EXPECT_EQ(west.front().phase, EventPhase::kBegin);
-  EXPECT_GE(west.front().start_ms, 19000);
+  EXPECT_GE(west.front().start_ms, 17400);
   EXPECT_LE(west.front().start_ms, 22000);
   EXPECT_EQ(west.back().phase, EventPhase::kEnd);
   EXPECT_GE(west.back().end_ms, 21000);
