@@ -10,12 +10,16 @@
 // precision, recall, false alarms per camera-hour and origin errors, overall and per condition.
 // `--speed` measures the analyzer's cost per frame at 720p and 1080p next to decoding.
 //
-// Seeds: the tuning set uses seeds 1000.., the held-out set 900000.. (never tuned on).
+// Seeds: the tuning set uses seeds 1000.., the held-out set 900000.. (never tuned on). The
+// tuning set's real footage is built apart from the held-out's (AddTuningRealClips): other
+// segments, flips and facade overlays of the same clips.
 // `--generate-only` writes a set's clips without analysing them (to prepare a set ahead).
 // The commands behind docs/analytics.md:
-//   linli-thrown-eval --set tune --positives 80 --negatives 80 --jobs 2
-//   linli-thrown-eval --set holdout --positives 60 --negatives 40 --real --real-positives 6 \
-//       --speed --jobs 2
+//   linli-thrown-eval --set tune --positives 80 --negatives 80 --real --real-positives 12
+//       --extra 20 --jobs 2 --verbose
+//   linli-thrown-eval --set holdout --positives 60 --negatives 40 --real --real-positives 6
+//       --extra 10 --jobs 2 --workdir /tmp/linli-thrown-holdout
+//   flock /tmp/linli-bench.lock linli-thrown-eval --speed-only
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -3,9 +3,11 @@
 // Full-rate background subtraction over the configured building facade, small-object
 // detection sized by the facade's scale, multi-object tracking, and trajectory physics: a track
 // becomes an event when, in facade metres, it falls at least `min_fall_m` accelerating
-// downward like gravity (see physics.h). Birds, leaves, rain, laundry, window lights, camera
-// shake, street traffic and insects on the lens fail the physics, the size limits or the
-// facade zone. Parameters are documented in docs/analytics.md ("Thrown objects from height").
+// downward like gravity (see physics.h), and looks like a thrown object: alone on the wall,
+// crossing places that were still, of steady size, not swinging back up before its fall.
+// Birds, leaves, rain, laundry, window lights, camera shake, street traffic, insects on the
+// lens, swaying trees and walking people fail the physics, the appearance tests, the size
+// limits or the facade zone. Parameters are documented in docs/analytics.md ("Thrown objects from height").
 //
 // Events: type "vision.thrown_object"; kBegin as soon as the physics test passes, kEnd when
 // the track ends, both with the trajectory (normalised), the origin (where the fall began),
