@@ -5,8 +5,9 @@
 // the search area (the zones' surroundings with crop_to_zones, else the frame), and with
 // motion_regions only where it is needed: around what changed since the previous analysed
 // frame (a frame difference on a 160 px grey copy, dilated, one region per blob) and around
-// the people already tracked — plus the whole search area on the first frame and at least
-// every full_scan_s, so that someone the motion mask missed is still found. Regions are
+// the people already tracked — plus the whole search area on the first frame and, every
+// full_scan_s, what changed since the last such scan (without following: the whole area), so
+// that someone the motion mask missed is still found. Regions are
 // detected at the frame's own scale (so the detector finds the same sizes as on the whole
 // area) and merged while they overlap, so no person is found twice. When the regions would
 // cover most of the area, the area is detected once instead.
