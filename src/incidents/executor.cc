@@ -216,8 +216,7 @@ void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
         Json{{"cause", {{"kind", in.cause_kind}, {"id", in.cause_id}}}, {"count", a.count}});
     alarms_merged_->Inc();
     AlarmChanged(b, a, "merged");
-    if (run_alarm_.emplace(in.run_id, a.id).second) b.runs_added.push_back(in.run_id);
-    run_alarm_[in.run_id] = a.id;
+    if (run_alarm_.insert_or_assign(in.run_id, a.id).second) b.runs_added.push_back(in.run_id);
     return;
   }
 
@@ -275,8 +274,7 @@ void Executor::RaiseFromIntent(Batch& b, const rules::Intent& in) {
       stored_alarm.title, Json{{"cause", {{"kind", in.cause_kind}, {"id", in.cause_id}}}, {"rule", in.rule->id}});
   alarms_raised_->Inc();
   AlarmChanged(b, stored_alarm, "raised");
-  if (run_alarm_.emplace(in.run_id, stored_alarm.id).second) b.runs_added.push_back(in.run_id);
-  run_alarm_[in.run_id] = stored_alarm.id;
+  if (run_alarm_.insert_or_assign(in.run_id, stored_alarm.id).second) b.runs_added.push_back(in.run_id);
   run_order_.push_back(in.run_id);
   while (run_order_.size() > kMaxRunMemory) {
     run_alarm_.erase(run_order_.front());

@@ -101,7 +101,7 @@ Result<void> LinkageService::RebuildLocked() {
     if (changes.size() < static_cast<size_t>(kReplayBatch)) break;
   }
   // Save the positions now (nothing else may have been written).
-  if (event_seq_ != saved_event_seq_ || status_seq_ != saved_status_seq_) {
+  if (PositionsUnsavedLocked()) {
     store::IncidentWrite w;
     w.meta = CheckpointLocked();
     LINLI_RETURN_IF_ERROR(store_->ApplyIncidentWrite(w));
@@ -123,6 +123,21 @@ std::vector<std::pair<std::string, std::string>> LinkageService::CheckpointLocke
   return {{kEventSeqKey, std::to_string(event_seq_)}, {kStatusSeqKey, std::to_string(status_seq_)}};
 }
 
+bool LinkageService::PositionsUnsavedLocked() const {
+  return event_seq_ != saved_event_seq_ || status_seq_ != saved_status_seq_;
+}
+
+std::vector<std::pair<std::string, std::string>> LinkageService::CheckpointWithLocked(const rules::Output& out) {
+  if (out.intents.empty() && !PositionsUnsavedLocked()) return {};
+  return CheckpointLocked();
+}
+
+void LinkageService::CheckpointSavedLocked(int64_t now_ms) {
+  saved_event_seq_ = event_seq_;
+  saved_status_seq_ = status_seq_;
+  last_checkpoint_ms_ = now_ms;
+}
+
 void LinkageService::CountFirings(const rules::Output& out) {
   std::string last_run;
   for (const auto& in : out.intents) {
@@ -139,8 +154,7 @@ void LinkageService::CountFirings(const rules::Output& out) {
 void LinkageService::ApplyLocked(rules::Output out) {
   if (out.empty()) return;
   CountFirings(out);
-  std::vector<std::pair<std::string, std::string>> meta;
-  if (!out.intents.empty() || event_seq_ != saved_event_seq_ || status_seq_ != saved_status_seq_) meta = CheckpointLocked();
+  const auto meta = CheckpointWithLocked(out);
   auto applied = executor_->Apply(out, meta);
   if (!applied) {
     apply_failures_->Inc();
@@ -149,11 +163,7 @@ void LinkageService::ApplyLocked(rules::Output out) {
     needs_rebuild_ = true;
     return;
   }
-  if (!meta.empty()) {
-    saved_event_seq_ = event_seq_;
-    saved_status_seq_ = status_seq_;
-    last_checkpoint_ms_ = clock_->NowMs();
-  }
+  if (!meta.empty()) CheckpointSavedLocked(clock_->NowMs());
   FollowUpLocked(std::move(*applied), 0);
 }
 
@@ -235,10 +245,7 @@ const store::IncidentWrite* LinkageService::EvaluateIngest(
     status_seq_ = std::max(status_seq_, id);
   }
   if (!out.empty()) {
-    std::vector<std::pair<std::string, std::string>> meta;
-    if (!out.intents.empty() || event_seq_ != saved_event_seq_ || status_seq_ != saved_status_seq_) {
-      meta = CheckpointLocked();
-    }
+    const auto meta = CheckpointWithLocked(out);
     if (auto r = executor_->ApplyPending(out, meta); !r) {
       apply_failures_->Inc();
       log::Error("rule effects could not be prepared; re-evaluating from the last saved position",
@@ -262,11 +269,7 @@ void LinkageService::EndIngest(bool committed, const Result<void>& effects) {
     Applied applied = executor_->FinishPending(stored);
     if (stored) {
       CountFirings(ingest_out_);
-      if (ingest_checkpoint_) {
-        saved_event_seq_ = event_seq_;
-        saved_status_seq_ = status_seq_;
-        last_checkpoint_ms_ = clock_->NowMs();
-      }
+      if (ingest_checkpoint_) CheckpointSavedLocked(clock_->NowMs());
       FollowUpLocked(std::move(applied), 0);
     } else {
       // The engine ran ahead of the store: rebuild it from what was stored (the broker
@@ -303,15 +306,10 @@ void LinkageService::Tick() {
   } else {
     FollowUpLocked(std::move(*applied), 0);
   }
-  if ((event_seq_ != saved_event_seq_ || status_seq_ != saved_status_seq_) &&
-      now - last_checkpoint_ms_ >= options_.checkpoint_interval_ms) {
+  if (PositionsUnsavedLocked() && now - last_checkpoint_ms_ >= options_.checkpoint_interval_ms) {
     store::IncidentWrite w;
     w.meta = CheckpointLocked();
-    if (store_->ApplyIncidentWrite(w)) {
-      saved_event_seq_ = event_seq_;
-      saved_status_seq_ = status_seq_;
-      last_checkpoint_ms_ = now;
-    }
+    if (store_->ApplyIncidentWrite(w)) CheckpointSavedLocked(now);
   }
 }
 

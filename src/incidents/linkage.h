@@ -117,6 +117,13 @@ class LinkageService {
   void CountFirings(const rules::Output& out);
   void SetRulesLocked();
   std::vector<std::pair<std::string, std::string>> CheckpointLocked();
+  // Replay positions evaluated but not yet persisted.
+  bool PositionsUnsavedLocked() const;
+  // The checkpoint entries to write with the effects of `out`: when it has intents or the
+  // positions moved since the last save (none otherwise).
+  std::vector<std::pair<std::string, std::string>> CheckpointWithLocked(const rules::Output& out);
+  // The checkpoint written with the current positions was stored.
+  void CheckpointSavedLocked(int64_t now_ms);
 
   store::Store* store_;
   RegistryCache* registry_;
