@@ -146,7 +146,7 @@ Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
                                  "origin_backtrack_s", "fit_window_s", "max_width", "min_hit_ratio",
                                  "min_fall_sizes", "max_horizontal_accel", "merge_gap_s", "suppress_s",
                                  "max_context", "max_activity", "max_size_jumps",
-                                 "max_upswing_sizes", "activity_s"}));
+                                 "max_upswing_sizes", "activity_s", "max_hidden_s"}));
   ThrownObjectConfig c;
   // Facade geometry.
   if (!p.Has("facade")) {
@@ -238,6 +238,7 @@ Result<ThrownObjectConfig> ParseThrownObjectConfig(const YAML::Node& params,
   LINLI_ASSIGN_OR_RETURN(c.max_blobs, p.Int("max_blobs", c.max_blobs, 1, 100000));
   LINLI_ASSIGN_OR_RETURN(c.tracker.max_gap_frames,
                          p.Int("max_gap_frames", c.tracker.max_gap_frames, 0, 50));
+  LINLI_ASSIGN_OR_RETURN(c.max_hidden_s, p.Number("max_hidden_s", c.max_hidden_s, 0, 5));
   LINLI_ASSIGN_OR_RETURN(c.process_width, p.Int("process_width", 0, 0, 7680));
   if (c.process_width > 0 && c.process_width < 160) {
     return InvalidArgument(p.Key("process_width"), "must be 0 (as received) or >= 160");

@@ -33,6 +33,7 @@ ForegroundDetector::ForegroundDetector(const ForegroundOptions& options, cv::Siz
 void ForegroundDetector::Reset(const cv::Mat& bgr) {
   bgr.copyTo(bg_);
   UpdateRange();
+  diff_img_.release();
   count_.setTo(0);
   mask_.setTo(0);
   tiles_.setTo(0);
@@ -180,7 +181,19 @@ double ForegroundDetector::EstimateNoise(const cv::Mat& img) const {
 
 // Foreground where a pixel lies outside its 3x3 background neighbourhood's [min, max] by more
 // than the threshold in any channel; marks the tiles that hold some. Returns the count.
+int ForegroundDetector::Contrast(cv::Point p, const cv::Vec3b& c) const {
+  if (opt_.model == "mog2" || bg_max_.empty() || diff_img_.empty()) return 255;
+  if (p.x < 0 || p.y < 0 || p.x >= bg_max_.cols || p.y >= bg_max_.rows) return 255;
+  if (!roi_.at<uint8_t>(p)) return 0;
+  const cv::Vec3b& hi = bg_max_.at<cv::Vec3b>(p);
+  const cv::Vec3b& lo = bg_min_.at<cv::Vec3b>(p);
+  int d = 0;
+  for (int k = 0; k < 3; ++k) d = std::max({d, c[k] - hi[k], lo[k] - c[k]});
+  return d;
+}
+
 int ForegroundDetector::Difference(const cv::Mat& img) {
+  diff_img_ = img;
   const int w = img.cols;
   int total = 0;
   tiles_.setTo(0);

@@ -71,6 +71,18 @@ class ForegroundDetector {
   // large to be a thrown object: a lit window, an insect's blur, a shadow).
   void Absorb(const cv::Rect& r);
   cv::Point shift_applied() const { return shift_applied_; }
+  // The image the last mask was computed from (re-aligned, illumination divided out): the
+  // colours the mask compared with the background. Empty before the first difference.
+  const cv::Mat& differenced() const { return diff_img_; }
+  // Whether something of colour `c` (as in differenced()) at `p` would be foreground now:
+  // false where it matches the background (a dark object in front of a dark window, a light
+  // one in front of a lit window) or where nothing is analysed (outside the region, an
+  // excluded area). True outside the image and with the mog2 model (no range to compare).
+  bool Detectable(cv::Point p, const cv::Vec3b& c) const { return Contrast(p, c) > threshold_; }
+  // How far colour `c` lies outside the background's range at `p` (grey levels, the largest
+  // channel; 0 inside it, or where nothing is analysed; 255 outside the image or with mog2).
+  int Contrast(cv::Point p, const cv::Vec3b& c) const;
+  int threshold() const { return threshold_; }
 
  private:
   void Reset(const cv::Mat& bgr);
@@ -95,6 +107,7 @@ class ForegroundDetector {
   cv::Mat bg_, bg_max_, bg_min_;  // CV_8UC3
   cv::Mat count_;                 // CV_8U: consecutive foreground frames (saturating)
   cv::Mat mask_, tiles_;
+  cv::Mat diff_img_;  // header of the last differenced image (scaled_, shifted_ or the input)
   cv::Mat scaled_, shifted_;
   cv::Mat gains_, gains_filtered_, gains_smooth_, ginv_tiles_, ginv_;  // tile gains; per-pixel 1/gain (Q7)
   std::vector<float> samples_;

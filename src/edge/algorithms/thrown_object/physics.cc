@@ -143,7 +143,7 @@ void Appearance(std::span<const FallPoint> points, FallVerdict* v) {
 }  // namespace
 
 FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,
-                     const FallLimits& limits) {
+                     const FallLimits& limits, int hidden_frames) {
   FallVerdict v;
   const size_t n = points.size();
   if (n < 3 || static_cast<int>(n) < limits.min_points) {
@@ -249,9 +249,11 @@ FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facad
     double fq = std::min(1.0, v.fall_m / std::max(1e-6, 2 * limits.min_fall_m));
     v.score = 0.4 * gq + 0.3 * rq + 0.15 * nq + 0.15 * fq;
   }
-  const double spanned = limits.frame_interval_s > 0
-                             ? v.duration_s / limits.frame_interval_s + 1
-                             : static_cast<double>(n);
+  const double spanned =
+      limits.frame_interval_s > 0
+          ? std::max(static_cast<double>(n),
+                     v.duration_s / limits.frame_interval_s + 1 - std::max(0, hidden_frames))
+          : static_cast<double>(n);
   if (v.duration_s < limits.min_duration_s) {
     v.reason = "short_time";
   } else if (static_cast<double>(n) < limits.min_hit_ratio * spanned) {

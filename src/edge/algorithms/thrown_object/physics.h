@@ -108,8 +108,10 @@ size_t DepartureIndex(std::span<const FallPoint> points, int min_rest = 5, doubl
 double Upswing(std::span<const FallPoint> before, double fall_start_s, double window_s = 3.0);
 
 // Tests a track (points in time order) against the facade's gravity. Always fills the fitted
-// quantities it could compute; `accepted` only if every limit holds.
+// quantities it could compute; `accepted` only if every limit holds. `hidden_frames`: frames
+// between the first and the last point in which the object was where it could not be seen
+// (Track::hidden_ms); they do not count as gaps for min_hit_ratio.
 FallVerdict TestFall(std::span<const FallPoint> points, const FacadeModel& facade,
-                     const FallLimits& limits);
+                     const FallLimits& limits, int hidden_frames = 0);
 
 }  // namespace linli::edge::thrown

@@ -196,6 +196,12 @@ TEST(FallTest, GappyChainsAreRejected) {
   for (size_t i = 0; i < pts.size(); i += 3) every_third.push_back(pts[i]);
   EXPECT_EQ(TestFall(every_third, f, lim).reason, "gappy");
   EXPECT_TRUE(TestFall(pts, f, lim).accepted);
+  // The same chain where the frames between were ones the object could not be seen in (it
+  // crossed window rows of its own colour): not a gap.
+  const int between = 3 * static_cast<int>(every_third.size() - 1) + 1 -
+                      static_cast<int>(every_third.size());  // frames between its points
+  EXPECT_NE(TestFall(every_third, f, lim, between).reason, "gappy");
+  EXPECT_EQ(TestFall(every_third, f, lim, between / 4).reason, "gappy");
 }
 
 }  // namespace

@@ -126,8 +126,11 @@ void ThrownObjectAnalyzer::Init(cv::Size size) {
   warm_until_ms_ = -1;
   suppress_frames_ = std::clamp(static_cast<int>(std::lround(config_.suppress_s * fps)), 1, 255);
   const FacadeModel* facade = &facade_;
-  tracker_ = std::make_unique<Tracker>(config_.tracker,
+  TrackerOptions topt = config_.tracker;
+  topt.max_hidden_frames = static_cast<int>(std::lround(config_.max_hidden_s * fps));
+  tracker_ = std::make_unique<Tracker>(topt,
                                        [facade](cv::Point2d p) { return facade->GravityPx(p); });
+  tracker_->SetHiddenTest([this](const Track& t) { return Hidden(t); });
   blobs_.reserve(static_cast<size_t>(config_.max_blobs));
   events_.clear();
   duplicates_.clear();
@@ -143,6 +146,8 @@ void ThrownObjectAnalyzer::Components(const cv::Mat& mask) {
   if (active == 0) return;
   // Components of the mask closed by one pixel (an object seen through a railing or across
   // the bars of a window frame falls apart into fragments), measured on the mask's own pixels.
+  const cv::Mat& img = fg_->differenced();
+  const bool colours = img.type() == CV_8UC3 && img.size() == mask.size();
   auto Collect = [&](const cv::Mat& m, cv::Point offset) {
     static const cv::Mat k3 = cv::getStructuringElement(cv::MORPH_RECT, {3, 3});
     cv::dilate(m, closed_, k3);
@@ -158,6 +163,15 @@ void ThrownObjectAnalyzer::Components(const cv::Mat& mask) {
         a.n += 1;
         a.sx += x;
         a.sy += y;
+        if (colours) {
+          const cv::Point q(x + offset.x, y + offset.y);
+          const cv::Vec3b& c = img.at<cv::Vec3b>(q);
+          const int d = fg_->Contrast(q, c);
+          if (d > a.contrast) {
+            a.contrast = d;
+            a.colour = c;
+          }
+        }
         a.x0 = std::min(a.x0, x);
         a.y0 = std::min(a.y0, y);
         a.x1 = std::max(a.x1, x);
@@ -170,7 +184,7 @@ void ThrownObjectAnalyzer::Components(const cv::Mat& mask) {
       candidates_.push_back({cv::Rect(a.x0 + offset.x, a.y0 + offset.y, a.x1 - a.x0 + 1,
                                       a.y1 - a.y0 + 1),
                              cv::Point2d(a.sx / a.n + offset.x, a.sy / a.n + offset.y),
-                             static_cast<double>(a.n)});
+                             static_cast<double>(a.n), a.colour});
     }
   };
   if (active * 4 > static_cast<int>(tiles.total())) {
@@ -225,6 +239,7 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
                      std::max(1, static_cast<int>(std::ceil(cand.box.height / scale_))));
     b.area = cand.area / (scale_ * scale_);
     b.size = std::max(b.box.width, b.box.height);
+    b.colour = cand.colour;
     // Size limits from the facade's scale: wider than a thrown object can be (an insect on
     // the lens, a lit window, a shadow) is not one — it joins the background at once and
     // the small fragments around it are ignored; height may add motion blur.
@@ -283,6 +298,54 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
     blobs_.resize(static_cast<size_t>(config_.max_blobs));
   }
   stats_.blobs += static_cast<int64_t>(blobs_.size());
+}
+
+// Whether track `t`, which got no measurement, is where the object cannot be seen: at its
+// predicted place (within half its size) most pixels would not show the object's colour as
+// foreground — a dark object over a dark window, a light one over a lit window. Camouflage,
+// not absence: the track coasts on (Tracker's max_hidden_frames) and the physics does not
+// count the frame as a gap.
+bool ThrownObjectAnalyzer::Hidden(const Track& t) const {
+  if (!fg_ || t.points.empty()) return false;
+  // Only an object that falls (moving down faster than 1 m/s) and that stood out clearly
+  // where it was last seen (twice the threshold): a faint blob is near its background
+  // everywhere and would be excused everywhere.
+  const TrackPointPx& last = t.points.back();
+  if (t.x[3] < facade_.GravityPx(last.centre) / 9.81) return false;
+  auto Work = [&](double x, double y) {
+    return cv::Point(static_cast<int>(std::lround((x - roi_.x) * scale_)),
+                     static_cast<int>(std::lround((y - roi_.y) * scale_)));
+  };
+  // The object's colour: that of the last three points that stood out most where it was
+  // seen (one at a band's edge shows little).
+  int seen = -1, k = 0;
+  cv::Vec3b colour;
+  for (auto it = t.points.rbegin(); it != t.points.rend() && k < 3; ++it, ++k) {
+    const int d = fg_->Contrast(Work(it->centre.x, it->centre.y), it->colour);
+    if (d > seen) {
+      seen = d;
+      colour = it->colour;
+    }
+  }
+  if (seen < 2 * fg_->threshold()) return false;
+  const cv::Point c = Work(t.x[0], t.x[1]);
+  if (c.x < 0 || c.y < 0 || c.x >= work_size_.width || c.y >= work_size_.height) return false;
+  const int r = std::max(1, static_cast<int>(std::lround(0.5 * t.points.back().size * scale_)));
+  int hidden = 0, all = 0;
+  for (int dy = -r; dy <= r; ++dy) {
+    for (int dx = -r; dx <= r; ++dx) {
+      ++all;
+      hidden += !fg_->Detectable(c + cv::Point(dx, dy), colour);
+    }
+  }
+  return 2 * hidden >= all;
+}
+
+// How many of track `t`'s hidden misses lie between `from_ms` and `to_ms`.
+static int HiddenBetween(const Track& t, int64_t from_ms, int64_t to_ms) {
+  return static_cast<int>(std::count_if(t.hidden_ms.begin(), t.hidden_ms.end(), [&](int64_t ms) {
+    return ms > from_ms && ms < to_ms;
+  }));
 }
 
 // Upswing (physics.h) of the track's points before `first`.
@@ -598,7 +661,8 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
     }
     ++stats_.tracks_tested;
     ++t.tests;
-    FallVerdict v = TestFall(fall_points_, facade_, config_.limits);
+    FallVerdict v = TestFall(fall_points_, facade_, config_.limits,
+                             HiddenBetween(t, t.points[first].pts_ms, t.points.back().pts_ms));
     if (v.accepted) {
       const double upswing = TrackUpswing(t, first);
       if (upswing > config_.limits.max_upswing_sizes * std::max(2.0, t.points[first].size) + 3) {
@@ -632,7 +696,8 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
         fall_points_.erase(fall_points_.begin(),
                            fall_points_.begin() + static_cast<long>(departure));
       }
-      FallVerdict v = TestFall(fall_points_, facade_, config_.limits);
+      FallVerdict v = TestFall(fall_points_, facade_, config_.limits,
+                               HiddenBetween(t, t.points[departure].pts_ms, t.points.back().pts_ms));
       ++stats_.rejections[std::string(v.reason)];
       if (t.points.size() >= 12) {
         char buf[256];

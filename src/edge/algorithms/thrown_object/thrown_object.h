@@ -58,6 +58,8 @@ struct ThrownObjectConfig {
   double suppress_s = 0.8;     // after an oversized blob, its tiles only continue tracks
   double merge_gap_s = 1.2;    // a broken-off event waits this long for its continuation
   double activity_s = 2.0;     // time constant of the per-tile activity (FallPoint::activity)
+  double max_hidden_s = 0.4;   // a track coasts this much longer (per gap) where the object
+                               // cannot be seen against the background (0: off)
   int max_width = 1280;        // FrameNeeds.max_width
 };
 
@@ -129,16 +131,21 @@ class ThrownObjectAnalyzer final : public Analyzer {
   cv::Size work_size_;
   std::unique_ptr<ForegroundDetector> fg_;
   std::unique_ptr<Tracker> tracker_;
+  bool Hidden(const Track& t) const;
   struct Candidate {
     cv::Rect box;  // processing pixels
     cv::Point2d centre;
     double area;
+    cv::Vec3b colour;  // its most distinct pixel's colour in the differenced image (the
+                       // object's own colour; the edges are mixed with the background)
   };
   cv::Mat work_, labels_, cc_stats_, centroids_, local_;
   cv::Mat tile_labels_, tile_stats_, tile_centroids_;
   std::vector<Candidate> candidates_;
   struct Acc {
     double n = 0, sx = 0, sy = 0;
+    int contrast = -1;  // the pixel that differs most from the background, and its colour
+    cv::Vec3b colour;
     int x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;
   };
   std::vector<Acc> acc_;

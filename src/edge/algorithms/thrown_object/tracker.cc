@@ -54,8 +54,9 @@ void Tracker::Update(Track& t, const Blob& b, int64_t pts_ms) const {
   if (t.points.size() >= opt_.max_points) {
     t.points.erase(t.points.begin(), t.points.begin() + static_cast<long>(opt_.max_points / 4));
   }
-  t.points.push_back({pts_ms, b.centre, b.box, b.size, b.area, b.context, b.activity});
+  t.points.push_back({pts_ms, b.centre, b.box, b.size, b.area, b.context, b.activity, b.colour});
   t.misses = 0;
+  t.hidden = 0;
   t.updated = true;
 }
 
@@ -110,7 +111,15 @@ void Tracker::Step(int64_t pts_ms, std::span<const Blob> blobs, std::vector<Trac
   // Misses and ends. A track seen once gives up sooner: most of those are noise.
   for (size_t ti = 0; ti < tracks_.size();) {
     Track& t = tracks_[ti];
-    if (!t.updated) ++t.misses;
+    if (!t.updated) {
+      if (t.points.size() >= 3 && t.hidden < opt_.max_hidden_frames && hidden_ && hidden_(t)) {
+        ++t.hidden;
+        t.hidden_ms.push_back(pts_ms);
+        if (t.hidden_ms.size() > 256) t.hidden_ms.erase(t.hidden_ms.begin(), t.hidden_ms.begin() + 64);
+      } else {
+        ++t.misses;
+      }
+    }
     const int allowed = t.points.size() <= 1 ? std::min(opt_.max_gap_frames, 1)
                                              : opt_.max_gap_frames;
     if (t.misses > allowed) {
@@ -154,7 +163,7 @@ void Tracker::Step(int64_t pts_ms, std::span<const Blob> blobs, std::vector<Trac
     t.p = cv::Matx44d(sm, 0, 0, 0, 0, sm, 0, 0, 0, 0, sv * sv, 0, 0, 0, 0, sv * sv);
     t.last_pts_ms = pts_ms;
     t.points.reserve(64);
-    t.points.push_back({pts_ms, b.centre, b.box, b.size, b.area, b.context, b.activity});
+    t.points.push_back({pts_ms, b.centre, b.box, b.size, b.area, b.context, b.activity, b.colour});
     t.updated = true;
     tracks_.push_back(std::move(t));
   }

@@ -1,7 +1,11 @@
 // Multi-object tracker for small blobs: one constant-velocity Kalman filter per track with
 // gravity (at the track's row of the facade) as a known input, Mahalanobis gating and global
 // nearest-neighbour assignment, tracks that coast over short gaps (a low-contrast patch of
-// wall, a frame lost to shake) and end after `max_gap_frames` misses.
+// wall, a frame lost to shake) and end after `max_gap_frames` misses. Misses that the
+// analyzer explains — the predicted place is one where the object cannot be seen, like a
+// dark object in front of a dark window — are coasted over for up to `max_hidden_frames`
+// more per gap and remembered (Track::hidden_ms), so that the physics does not count them as
+// gaps.
 // Thread-safety: one thread at a time.
 #pragma once
 
@@ -28,6 +32,7 @@ struct Blob {
   // had been recently (0..1).
   double context = 0;
   double activity = 0;
+  cv::Vec3b colour;  // mean colour of its pixels (in the differenced image)
 };
 
 struct TrackPointPx {
@@ -38,12 +43,15 @@ struct TrackPointPx {
   double area = 0;
   double context = 0;
   double activity = 0;
+  cv::Vec3b colour;
 };
 
 struct Track {
   int64_t id = 0;
   std::vector<TrackPointPx> points;  // measured points only, in time order
   int misses = 0;                    // consecutive frames without a measurement
+  int hidden = 0;                    // ... of them, explained as hidden (not in `misses`)
+  std::vector<int64_t> hidden_ms;    // times of the hidden misses (the most recent ones)
   bool updated = false;              // got a measurement in the last Step()
   // Kalman state (x, y, vx, vy) in px and px/s, and its covariance.
   cv::Vec4d x;
@@ -56,6 +64,7 @@ struct Track {
 
 struct TrackerOptions {
   int max_gap_frames = 4;
+  int max_hidden_frames = 0;      // more misses per gap where the object is hidden (0: none)
   double gate_sigma = 4.0;        // Mahalanobis gate
   double min_gate_px = 2.5;       // gate radius never below this (plus the blob size)
   double accel_noise_g = 1.5;     // process noise: acceleration sigma as a multiple of g'
@@ -78,6 +87,10 @@ class Tracker {
   // Ends all tracks (appended to `ended`).
   void Flush(std::vector<Track>* ended);
 
+  // `hidden(t)`: whether track t (an established one, at least 3 points), which got no
+  // measurement in this frame, is where it cannot be seen (see max_hidden_frames).
+  void SetHiddenTest(std::function<bool(const Track&)> hidden) { hidden_ = std::move(hidden); }
+
   std::vector<Track>& tracks() { return tracks_; }
   const std::vector<Track>& tracks() const { return tracks_; }
 
@@ -87,6 +100,7 @@ class Tracker {
 
   TrackerOptions opt_;
   std::function<double(cv::Point2d)> gravity_px_;
+  std::function<bool(const Track&)> hidden_;
   std::vector<Track> tracks_;
   int64_t next_id_ = 1;
   // Scratch (no per-frame allocation once warmed up).

@@ -84,6 +84,52 @@ TEST(Tracker, CoastsOverShortGapsAndEndsAfterLongOnes) {
   EXPECT_TRUE(tr.tracks().empty());
 }
 
+// Misses the analyzer explains as hidden (the object over a background of its own colour)
+// are coasted over beyond max_gap_frames, up to max_hidden_frames per gap, and remembered;
+// unexplained misses end the track as before.
+TEST(Tracker, CoastsWhereTheObjectIsHidden) {
+  TrackerOptions o;
+  o.max_gap_frames = 2;
+  o.max_hidden_frames = 6;
+  Tracker tr = MakeTracker(o);
+  bool hidden = true;
+  int asked = 0;
+  tr.SetHiddenTest([&](const Track& t) {
+    ++asked;
+    EXPECT_GE(t.points.size(), 3u);
+    return hidden;
+  });
+  std::vector<Track> ended;
+  int64_t ms = 0;
+  auto Frame = [&](bool seen, double t) {
+    std::vector<Blob> blobs;
+    if (seen) blobs.push_back(At(300, 50 + 0.5 * 9.81 * kPxPerM * t * t));
+    tr.Step(ms, blobs, &ended);
+    ms += 40;
+  };
+  for (int i = 0; i < 8; ++i) Frame(true, i * 0.04);
+  for (int i = 8; i < 14; ++i) Frame(false, i * 0.04);  // 6 hidden frames: coast
+  for (int i = 14; i < 20; ++i) Frame(true, i * 0.04);  // found again where it fell to
+  EXPECT_TRUE(ended.empty());
+  ASSERT_EQ(tr.tracks().size(), 1u);
+  EXPECT_EQ(tr.tracks()[0].points.size(), 14u);
+  EXPECT_EQ(tr.tracks()[0].hidden_ms.size(), 6u);
+  EXPECT_EQ(tr.tracks()[0].hidden_ms.front(), 8 * 40);
+  EXPECT_EQ(asked, 6);
+  // More than max_hidden_frames in one gap: the rest are ordinary misses.
+  for (int i = 20; i < 28; ++i) Frame(false, i * 0.04);  // 6 hidden + 2 misses: coasting
+  EXPECT_TRUE(ended.empty());
+  Frame(false, 28 * 0.04);  // a third ordinary miss: ends
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].hidden_ms.size(), 12u);
+  // Not hidden: ends after max_gap_frames, as without the test.
+  hidden = false;
+  for (int i = 0; i < 8; ++i) Frame(true, i * 0.04);
+  for (int i = 8; i < 11; ++i) Frame(false, i * 0.04);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_TRUE(ended[1].hidden_ms.empty());
+}
+
 TEST(Tracker, DoesNotJumpFasterThanPhysicsAllows) {
   Tracker tr = MakeTracker();
   std::vector<Track> ended;
