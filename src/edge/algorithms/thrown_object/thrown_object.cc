@@ -119,7 +119,7 @@ void ThrownObjectAnalyzer::Init(cv::Size size) {
   const double fps = camera_.fps > 0 ? camera_.fps : 25;
   config_.limits.frame_interval_s = 1.0 / fps;
   fg_ = std::make_unique<ForegroundDetector>(config_.foreground, work_size_, fps, mask);
-  suppressed_ = cv::Mat(fg_->tiles().size(), CV_8U, cv::Scalar(0));
+  suppressed_ = cv::Mat(work_size_, CV_8U, cv::Scalar(0));
   activity_ = cv::Mat(fg_->tiles().size(), CV_32F, cv::Scalar(0));
   busy_ = cv::Mat(fg_->tiles().size(), CV_32F, cv::Scalar(0));
   activity_frames_ = 0;
@@ -247,14 +247,17 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
     const double max_w = config_.max_object_m * ppm + 2.0 / scale_;
     const double max_h = max_w + ppm * kMaxFallSpeed * 0.5 / fps;
     if (b.box.width > max_w || b.box.height > max_h) {
-      // Its tiles and their neighbours stay suppressed while the model recovers (the ghost
-      // an insect leaves, the fragments of a window being absorbed).
+      // Its box, with a margin, stays suppressed while the model recovers (the ghost an
+      // insect leaves, the fragments of a window being absorbed). Only its box: with rain,
+      // oversized streaks come every frame, and suppressing their surroundings (it was their
+      // 16 px tiles and the tiles around) left no place on the facade where a track could
+      // start.
       fg_->Absorb(cand.box);
-      const cv::Rect tr = cv::Rect(cand.box.x / kT - 1, cand.box.y / kT - 1,
-                                   (cand.box.x + cand.box.width) / kT - cand.box.x / kT + 3,
-                                   (cand.box.y + cand.box.height) / kT - cand.box.y / kT + 3) &
+      const int m = 3 + static_cast<int>(0.25 * std::max(cand.box.width, cand.box.height));
+      const cv::Rect sr = cv::Rect(cand.box.x - m, cand.box.y - m, cand.box.width + 2 * m,
+                                   cand.box.height + 2 * m) &
                           cv::Rect(0, 0, suppressed_.cols, suppressed_.rows);
-      if (tr.area() > 0) suppressed_(tr).setTo(suppress_frames_);
+      if (sr.area() > 0) suppressed_(sr).setTo(suppress_frames_);
       continue;
     }
     // Surroundings: foreground in a ring about the blob's size around it, relative to the
@@ -286,9 +289,9 @@ void ThrownObjectAnalyzer::ExtractBlobs(const cv::Mat& mask) {
     size_t k = 0;
     for (size_t i = 0; i < blobs_.size(); ++i) {
       const cv::Point2d& c = blob_work_[i];
-      const int tx = std::clamp(static_cast<int>(c.x) / kT, 0, suppressed_.cols - 1);
-      const int ty = std::clamp(static_cast<int>(c.y) / kT, 0, suppressed_.rows - 1);
-      blobs_[i].weak = suppressed_.at<uint8_t>(ty, tx) != 0;
+      const int x = std::clamp(static_cast<int>(c.x), 0, suppressed_.cols - 1);
+      const int y = std::clamp(static_cast<int>(c.y), 0, suppressed_.rows - 1);
+      blobs_[i].weak = suppressed_.at<uint8_t>(y, x) != 0;
       blobs_[k++] = blobs_[i];
     }
     blobs_.resize(k);

@@ -150,7 +150,8 @@ class ThrownObjectAnalyzer final : public Analyzer {
   };
   std::vector<Acc> acc_;
   cv::Mat closed_;
-  cv::Mat suppressed_;  // per tile: frames left during which blobs there are ignored
+  cv::Mat suppressed_;  // per processing pixel: frames left during which blobs there only
+                        // continue tracks
   cv::Mat activity_;    // per tile, CV_32F: moving average of "a blob was here" (activity_s)
   cv::Mat busy_;        // per tile, CV_32F scratch: this frame's blobs
   int64_t activity_frames_ = 0;
