@@ -209,6 +209,10 @@ Outbox::Outbox(OutboxOptions options, Clock& clock)
                                                "Entries queued in the outbox")),
       bytes_gauge_(metrics::Default().GetGauge("linli_edge_outbox_bytes",
                                                "Bytes held by the outbox (quota accounting)")),
+      oldest_gauge_(metrics::Default().GetGauge(
+          "linli_edge_outbox_oldest_created_seconds",
+          "Creation time (Unix seconds) of the oldest queued entry, 0 when empty; its age is "
+          "time() minus this. Refreshed by Stats() (the uplink calls it every second)")),
       commits_total_(metrics::Default().GetCounter(
           "linli_edge_outbox_append_commits_total",
           "Durable commits of appended entries (one per group of concurrent appends)")) {}
@@ -998,6 +1002,7 @@ OutboxStats Outbox::Stats() const {
     auto row = q->Step();
     if (row && *row) s.oldest_ms = q->Int(0);
   }
+  oldest_gauge_.Set(static_cast<double>(s.oldest_ms) / 1000.0);
   return s;
 }
 

@@ -164,6 +164,7 @@ class Outbox {
   // The same for several entries in one transaction (group commit for a burst of PUBACKs).
   Result<void> Remove(const std::vector<int64_t>& seqs);
 
+  // Also sets the linli_edge_outbox_oldest_created_seconds gauge.
   OutboxStats Stats() const;
   // Appends waiting for the group commit after the one running now.
   size_t QueuedAppends() const;
@@ -247,6 +248,7 @@ class Outbox {
   metrics::Counter& rejected_total_;
   metrics::Gauge& depth_gauge_;
   metrics::Gauge& bytes_gauge_;
+  metrics::Gauge& oldest_gauge_;
   metrics::Counter& commits_total_;
 };
 

@@ -83,6 +83,28 @@ class OutboxTest : public ::testing::Test {
   SimulatedClock clock_{1'800'000'000'000};
 };
 
+// The oldest entry's creation time is exported as a gauge (its age is what an operator
+// alerts on while the uplink is down): it follows the oldest queued entry, 0 when empty.
+TEST_F(OutboxTest, OldestEntryGaugeFollowsTheQueue) {
+  auto& oldest = metrics::Default().GetGauge("linli_edge_outbox_oldest_created_seconds", "");
+  auto ob = Open();
+  ASSERT_TRUE(ob);
+  ob->Stats();
+  EXPECT_EQ(oldest.Value(), 0);
+  auto s1 = ob->Append(Step("e1", "begin"));
+  clock_.AdvanceMs(5000);
+  auto s2 = ob->Append(Step("e2", "begin"));
+  ASSERT_TRUE(s1 && s2);
+  EXPECT_EQ(ob->Stats().oldest_ms, 1'800'000'000'000);
+  EXPECT_EQ(oldest.Value(), 1'800'000'000.0);
+  ASSERT_TRUE(ob->Remove(std::vector<int64_t>{*s1}));
+  ob->Stats();
+  EXPECT_EQ(oldest.Value(), 1'800'000'005.0);
+  ASSERT_TRUE(ob->Remove(std::vector<int64_t>{*s2}));
+  ob->Stats();
+  EXPECT_EQ(oldest.Value(), 0);
+}
+
 // What the media thread reads: only entries with media still to upload, in order; an entry
 // leaves that list once each of its items is uploaded or dead-lettered. Removals with and
 // without media files (the latter committed without fsync) keep the accounting and the files

@@ -487,6 +487,12 @@ void Uplink::SenderLoop() {
       next_telemetry_ = clock_.Monotonic();
       retry_at_ = {};
     }
+    if (clock_.Monotonic() >= next_outbox_gauge_) {
+      // The oldest entry's age matters most while the uplink is down: refresh its gauge
+      // (Stats() sets it) whether connected or not.
+      (void)outbox_.Stats();
+      next_outbox_gauge_ = clock_.Monotonic() + std::chrono::seconds(1);
+    }
     if (connected_.load() && sender_gen_ == gen) {
       SendAcks();
       if (clock_.Monotonic() >= next_telemetry_) SendTelemetry();

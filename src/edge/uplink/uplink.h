@@ -201,6 +201,7 @@ class Uplink {
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_;
   std::chrono::steady_clock::time_point next_telemetry_{};
+  std::chrono::steady_clock::time_point next_outbox_gauge_{};
   std::vector<int64_t> to_remove_;  // confirmed entries awaiting the group commit
   std::chrono::steady_clock::time_point to_remove_since_{};
 
