@@ -179,8 +179,6 @@ double ForegroundDetector::EstimateNoise(const cv::Mat& img) const {
   return std::max(0.5, 1.4826 * median);
 }
 
-// Foreground where a pixel lies outside its 3x3 background neighbourhood's [min, max] by more
-// than the threshold in any channel; marks the tiles that hold some. Returns the count.
 int ForegroundDetector::Contrast(cv::Point p, const cv::Vec3b& c) const {
   if (opt_.model == "mog2" || bg_max_.empty() || diff_img_.empty()) return 255;
   if (p.x < 0 || p.y < 0 || p.x >= bg_max_.cols || p.y >= bg_max_.rows) return 255;
@@ -192,6 +190,8 @@ int ForegroundDetector::Contrast(cv::Point p, const cv::Vec3b& c) const {
   return d;
 }
 
+// Foreground where a pixel lies outside its 3x3 background neighbourhood's [min, max] by more
+// than the threshold in any channel; marks the tiles that hold some. Returns the count.
 int ForegroundDetector::Difference(const cv::Mat& img) {
   diff_img_ = img;
   const int w = img.cols;

@@ -699,8 +699,8 @@ void ThrownObjectAnalyzer::ProcessFrame(const Frame& frame, EventSink& sink) {
         fall_points_.erase(fall_points_.begin(),
                            fall_points_.begin() + static_cast<long>(departure));
       }
-      FallVerdict v = TestFall(fall_points_, facade_, config_.limits,
-                               HiddenBetween(t, t.points[departure].pts_ms, t.points.back().pts_ms));
+      const int hidden = HiddenBetween(t, t.points[departure].pts_ms, t.points.back().pts_ms);
+      FallVerdict v = TestFall(fall_points_, facade_, config_.limits, hidden);
       ++stats_.rejections[std::string(v.reason)];
       if (t.points.size() >= 12) {
         char buf[256];

@@ -115,7 +115,9 @@ void Tracker::Step(int64_t pts_ms, std::span<const Blob> blobs, std::vector<Trac
       if (t.points.size() >= 3 && t.hidden < opt_.max_hidden_frames && hidden_ && hidden_(t)) {
         ++t.hidden;
         t.hidden_ms.push_back(pts_ms);
-        if (t.hidden_ms.size() > 256) t.hidden_ms.erase(t.hidden_ms.begin(), t.hidden_ms.begin() + 64);
+        if (t.hidden_ms.size() > 256) {
+          t.hidden_ms.erase(t.hidden_ms.begin(), t.hidden_ms.begin() + 64);
+        }
       } else {
         ++t.misses;
       }
