@@ -180,7 +180,8 @@ double ForegroundDetector::EstimateNoise(const cv::Mat& img) const {
 }
 
 int ForegroundDetector::Contrast(cv::Point p, const cv::Vec3b& c) const {
-  if (opt_.model == "mog2" || bg_max_.empty() || diff_img_.empty()) return 255;
+  // (With mog2 nothing is differenced: diff_img_ stays empty.)
+  if (diff_img_.empty() || bg_max_.empty()) return 255;
   if (p.x < 0 || p.y < 0 || p.x >= bg_max_.cols || p.y >= bg_max_.rows) return 255;
   if (!roi_.at<uint8_t>(p)) return 0;
   const cv::Vec3b& hi = bg_max_.at<cv::Vec3b>(p);

@@ -333,7 +333,7 @@ bool ThrownObjectAnalyzer::Hidden(const Track& t) const {
   if (seen < 2 * fg_->threshold()) return false;
   const cv::Point c = Work(t.x[0], t.x[1]);
   if (c.x < 0 || c.y < 0 || c.x >= work_size_.width || c.y >= work_size_.height) return false;
-  const int r = std::max(1, static_cast<int>(std::lround(0.5 * t.points.back().size * scale_)));
+  const int r = std::max(1, static_cast<int>(std::lround(0.5 * last.size * scale_)));
   int hidden = 0, all = 0;
   for (int dy = -r; dy <= r; ++dy) {
     for (int dx = -r; dx <= r; ++dx) {

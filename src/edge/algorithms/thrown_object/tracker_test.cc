@@ -60,18 +60,30 @@ TEST(Tracker, KeepsObjectsApartThroughClutter) {
   }
 }
 
+// Feeds a tracker one object falling from (300, 50) at 25 fps, seen or missed frame by frame.
+class FallingObject {
+ public:
+  FallingObject(Tracker& tr, std::vector<Track>* ended) : tr_(tr), ended_(ended) {}
+  void Frame(bool seen, double t) {
+    std::vector<Blob> blobs;
+    if (seen) blobs.push_back(At(300, 50 + 0.5 * 9.81 * kPxPerM * t * t));
+    tr_.Step(ms_, blobs, ended_);
+    ms_ += 40;
+  }
+
+ private:
+  Tracker& tr_;
+  std::vector<Track>* ended_;
+  int64_t ms_ = 0;
+};
+
 TEST(Tracker, CoastsOverShortGapsAndEndsAfterLongOnes) {
   TrackerOptions o;
   o.max_gap_frames = 3;
   Tracker tr = MakeTracker(o);
   std::vector<Track> ended;
-  int64_t ms = 0;
-  auto Frame = [&](bool seen, double t) {
-    std::vector<Blob> blobs;
-    if (seen) blobs.push_back(At(300, 50 + 0.5 * 9.81 * kPxPerM * t * t));
-    tr.Step(ms, blobs, &ended);
-    ms += 40;
-  };
+  FallingObject obj(tr, &ended);
+  auto Frame = [&](bool seen, double t) { obj.Frame(seen, t); };
   for (int i = 0; i < 10; ++i) Frame(true, i * 0.04);
   for (int i = 10; i < 13; ++i) Frame(false, i * 0.04);  // 3 missed frames: coast
   for (int i = 13; i < 20; ++i) Frame(true, i * 0.04);
@@ -100,13 +112,8 @@ TEST(Tracker, CoastsWhereTheObjectIsHidden) {
     return hidden;
   });
   std::vector<Track> ended;
-  int64_t ms = 0;
-  auto Frame = [&](bool seen, double t) {
-    std::vector<Blob> blobs;
-    if (seen) blobs.push_back(At(300, 50 + 0.5 * 9.81 * kPxPerM * t * t));
-    tr.Step(ms, blobs, &ended);
-    ms += 40;
-  };
+  FallingObject obj(tr, &ended);
+  auto Frame = [&](bool seen, double t) { obj.Frame(seen, t); };
   for (int i = 0; i < 8; ++i) Frame(true, i * 0.04);
   for (int i = 8; i < 14; ++i) Frame(false, i * 0.04);  // 6 hidden frames: coast
   for (int i = 14; i < 20; ++i) Frame(true, i * 0.04);  // found again where it fell to
