@@ -83,7 +83,8 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
                                          "exit_s",        "max_gap_s",      "update_interval_s",
                                          "event_type",    "tracker_max_distance",
                                          "motion_regions", "full_scan_s",  "motion_threshold",
-                                         "follow_s",      "redetect_s"};
+                                         "follow_s",      "redetect_s",
+                                         "motion_retry_max_s"};
   known.insert(known.end(), extra.begin(), extra.end());
   LINLI_RETURN_IF_ERROR(r.CheckKnown(known));
   ZoneCommonParams p;
@@ -128,6 +129,9 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
   p.follow_ms = static_cast<int64_t>(follow * 1000);
   LINLI_ASSIGN_OR_RETURN(double redetect, r.Double("redetect_s", p.redetect_ms / 1000.0, 0, 60));
   p.redetect_ms = static_cast<int64_t>(redetect * 1000);
+  LINLI_ASSIGN_OR_RETURN(double retry, r.Double("motion_retry_max_s",
+                                                p.motion_retry_max_ms / 1000.0, 0, 3600));
+  p.motion_retry_max_ms = static_cast<int64_t>(retry * 1000);
   LINLI_ASSIGN_OR_RETURN(p.presence.inertia_frames,
                          r.Int("inertia_frames", presence.inertia_frames, 1, 1000));
   LINLI_ASSIGN_OR_RETURN(double dwell, r.Double("min_dwell_s", presence.min_dwell_ms / 1000.0,
@@ -145,6 +149,67 @@ Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraConte
   if (p.event_type.empty() || p.event_type.find(' ') != std::string::npos)
     return InvalidArgument(r.Key("event_type"), "must be a dotted name like vision.intrusion");
   return p;
+}
+
+void RetryGrid::Searched(cv::Size frame, const cv::Rect& region,
+                         const std::vector<cv::Rect>& found, const std::vector<cv::Rect>& moving,
+                         int64_t pts_ms, int64_t base_ms, int64_t max_ms) {
+  if (frame != size_) {
+    size_ = frame;
+    cols_ = (frame.width + kCell - 1) / kCell;
+    rows_ = (frame.height + kCell - 1) / kCell;
+    cells_.assign(static_cast<std::size_t>(cols_) * rows_, Cell{});
+  }
+  const cv::Rect r = region & cv::Rect(0, 0, frame.width, frame.height);
+  if (r.area() <= 0) return;
+  // The cells whose centre is in the region (r.x >= 0, so the divisions round down).
+  const int c0 = (r.x + kCell / 2 - 1) / kCell, c1 = (r.x + r.width + kCell / 2 - 1) / kCell;
+  const int r0 = (r.y + kCell / 2 - 1) / kCell, r1 = (r.y + r.height + kCell / 2 - 1) / kCell;
+  for (int y = r0; y < std::min(r1, rows_); ++y)
+    for (int x = c0; x < std::min(c1, cols_); ++x) {
+      Cell& cell = cells_[static_cast<std::size_t>(y) * cols_ + x];
+      const cv::Rect cr(x * kCell, y * kCell, kCell, kCell);
+      if (std::any_of(found.begin(), found.end(), [&](const cv::Rect& f) {
+            return (f & cr).area() > 0;
+          })) {
+        cell = Cell{};
+        continue;
+      }
+      const bool moved = std::any_of(moving.begin(), moving.end(), [&](const cv::Rect& m) {
+        return (m & cr).area() > 0;
+      });
+      if (!moved) {
+        // Searched, nothing moved here: the base wait, the streak is kept (a branch does not
+        // move in every frame).
+        cell.until = std::max(cell.until, pts_ms + base_ms);
+        continue;
+      }
+      // Moved here again soon after the last fruitless search with motion (within twice the
+      // wait, plus the base for a frame cadence as slow as the wait): one more in a row. Twice
+      // as long from the third time in a row on, so that a person the detector missed twice
+      // while they moved there is still looked for at the base rate.
+      const bool again =
+          cell.last != INT64_MIN && pts_ms - cell.last <= 2 * cell.wait + base_ms;
+      cell.streak = again ? cell.streak + 1 : 1;
+      cell.wait = cell.streak >= 3 ? std::min(max_ms, 2 * cell.wait) : base_ms;
+      cell.until = pts_ms + cell.wait;
+      cell.last = pts_ms;
+    }
+}
+
+double RetryGrid::Waiting(const cv::Rect& r, int64_t pts_ms) const {
+  if (cells_.empty() || r.area() <= 0) return 0;
+  const int c0 = std::clamp(r.x / kCell, 0, cols_ - 1);
+  const int c1 = std::clamp((r.x + r.width - 1) / kCell, 0, cols_ - 1);
+  const int r0 = std::clamp(r.y / kCell, 0, rows_ - 1);
+  const int r1 = std::clamp((r.y + r.height - 1) / kCell, 0, rows_ - 1);
+  int waiting = 0, all = 0;
+  for (int y = r0; y <= r1; ++y)
+    for (int x = c0; x <= c1; ++x) {
+      ++all;
+      if (cells_[static_cast<std::size_t>(y) * cols_ + x].until > pts_ms) ++waiting;
+    }
+  return static_cast<double>(waiting) / all;
 }
 
 PeopleStage::PeopleStage(const ZoneCommonParams& p, std::string camera_id)
@@ -218,6 +283,7 @@ std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect
   }
   cv::Mat prev = prev_grey_;
   prev_grey_ = grey;
+  moving_.clear();
   auto whole_area = [&]() {
     last_full_scan_ms_ = pts;
     scan_grey_ = grey;
@@ -271,16 +337,12 @@ std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect
       // search area already has room for the bodies of people whose feet are in the zones.
       const cv::Point c(b.x + b.width / 2, b.y + b.height / 2);
       if (!area.contains(c)) continue;
-      // Searched a moment ago without finding anyone there: not again before half redetect_s
-      // (the blob has to move on, or the time pass).
-      const cv::Rect clipped = AtLeast(r & frame_rect, kMinRegionWidth, kMinRegionHeight, area);
-      if (!scan_due && std::any_of(recent_.begin(), recent_.end(), [&](const auto& s) {
-            return pts - s.second < p_.redetect_ms / 2 &&
-                   (s.first & clipped).area() >= 0.7 * clipped.area();
-          }))
-        continue;
+      // Searched a moment ago without finding anyone there: not again before the place's
+      // wait is over (RetryGrid), unless the blob has moved on.
+      if (!scan_due && retry_.Waiting(b & area, pts) >= 0.7) continue;
     }
     rs.push_back(r);
+    moving_.push_back(b);
   }
   // Around the people being tracked (they may stand still): their box and how far they can
   // move until the next analysed frame. While a person is missed the tracker moves their box
@@ -311,9 +373,7 @@ std::vector<cv::Rect> PeopleStage::RegionsFor(const Frame& frame, const cv::Rect
 }
 
 void PeopleStage::FollowAndRemember(int64_t pts_ms) {
-  // What was searched, for the blobs (kept for redetect_s) and the tracks (their last search).
-  std::erase_if(recent_, [&](const auto& r) { return pts_ms - r.second >= p_.redetect_ms; });
-  for (const auto& r : regions_) recent_.emplace_back(r, pts_ms);
+  // What was searched: for the tracks, their last search (RetryGrid is fed in Step()).
   std::set<int> ids;
   for (const auto& t : tracker_.tracks()) {
     ids.insert(t.id);
@@ -406,6 +466,13 @@ bool PeopleStage::Step(const Frame& frame) {
     return d.score < p_.min_score || d.box.height < p_.min_height * size_.height ||
            std::find(p_.labels.begin(), p_.labels.end(), d.label) == p_.labels.end();
   });
+  if (following()) {
+    std::vector<cv::Rect> found;
+    for (const auto& d : dets) found.push_back(d.box);
+    for (const auto& r : regions_)
+      retry_.Searched(size_, r, found, moving_, frame.pts_ms, p_.redetect_ms / 2,
+                      std::max(p_.motion_retry_max_ms, p_.redetect_ms / 2));
+  }
   tracker_.Update(frame.pts_ms, dets);
   FollowAndRemember(frame.pts_ms);
   return true;

@@ -21,6 +21,11 @@
 // being detected again; after that they are only bridged (tracker.h) and dropped. With
 // follow_s: 0 every tracked person is searched for in every frame.
 //
+// Motion where the detector found nobody (a swaying branch, a flag, someone too small or too
+// cut off for the detector) is not looked into again at once: after redetect_s/2, and where it
+// keeps moving in the same place, twice as long from the third fruitless search in a row on,
+// up to motion_retry_max_s (RetryGrid). The periodic scan is not held back by it.
+//
 // When several analyzers of one camera use the camera's shared detector, the detections of a
 // frame are computed once per region (a process-wide memo keyed by detector, camera, frame
 // index and region) and reused by the others. Thread-safety: a PeopleStage is used by one
@@ -58,6 +63,9 @@ struct ZoneCommonParams {
   int64_t follow_ms = 3000;              // follow a person by appearance at most this long
                                          // without a detection (0: no following)
   int64_t redetect_ms = 1000;            // detect a followed person at least this often
+  int64_t motion_retry_max_ms = 4000;    // motion that stays where the detector finds
+                                         // nobody is looked into less and less often, waiting
+                                         // up to this (RetryGrid; base redetect_s/2)
   bool motion_gated = true;
   TrackerParams tracker;
   PresenceParams presence;
@@ -70,6 +78,37 @@ struct ZoneCommonParams {
 Result<ZoneCommonParams> ParseZoneCommon(const ParamReader& r, const CameraContext& camera,
                                          PresenceParams presence, const std::string& event_type,
                                          std::initializer_list<std::string_view> extra);
+
+// Where searching for motion led the detector to nobody, per 16 px cell of the frame: until
+// when motion there alone does not call the detector again. A cell that the detector searched
+// without finding anyone waits `base`. If that happens with motion there (the cell is under one
+// of the motion blobs searched) again and again, each time within twice the last wait (plus
+// `base`), the cell waits twice as long as before from the third time in a row on, at most
+// `max`; searches without motion there in between do not break the row. So motion that stays
+// in one place (a flag, a branch) is looked into less and less often, while someone moving on
+// meets fresh cells, and a person the detector misses now and then is still looked for at the
+// base rate. A cell under a person found is free again.
+class RetryGrid {
+ public:
+  static constexpr int kCell = 16;
+  // After a detector run over `region` (frame pixels) that found `found` there, `moving`: the
+  // motion blobs searched in this frame.
+  void Searched(cv::Size frame, const cv::Rect& region, const std::vector<cv::Rect>& found,
+                const std::vector<cv::Rect>& moving, int64_t pts_ms, int64_t base_ms,
+                int64_t max_ms);
+  // The fraction of the cells under `r` that still wait at `pts_ms` (0 for an empty `r`).
+  double Waiting(const cv::Rect& r, int64_t pts_ms) const;
+
+ private:
+  struct Cell {
+    int64_t until = INT64_MIN;
+    int64_t last = INT64_MIN, wait = 0;  // the last fruitless search with motion, its wait
+    int streak = 0;                      // fruitless searches in a row with motion there
+  };
+  cv::Size size_;       // frame size the cells were made for
+  int cols_ = 0, rows_ = 0;
+  std::vector<Cell> cells_;
+};
 
 class PeopleStage {
  public:
@@ -107,7 +146,8 @@ class PeopleStage {
   bool following() const { return p_.follow_ms > 0; }
   AppearanceFollower follower_;
   std::map<int, int64_t> searched_ms_;   // per track: when its surroundings were last detected
-  std::vector<std::pair<cv::Rect, int64_t>> recent_;  // regions detected in, and when
+  RetryGrid retry_;                      // where motion led to nobody (following only)
+  std::vector<cv::Rect> moving_;         // the motion blobs searched in this frame
   int64_t detected_px_ = 0, detector_runs_ = 0, followed_ = 0;
 };
 

@@ -17,6 +17,7 @@
 // on the whole frame every time (motion_regions: false), as before.
 //
 // Usage: edge_zones_eval [--clips N] [--seed S] [--whole-frame] [--params "k: v, ..."] [--no-cost]
+//                        [--cost-params "{k: v};{k: v}"]  (the cost section's configs)
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -42,6 +43,9 @@ namespace {
 constexpr int kW = 640, kH = 360, kFps = 5;
 bool g_motion_regions = true;
 std::string g_params;  // --params: more zone parameters for the accuracy run ("follow_s: 0")
+// --cost-params: the configs the cost section compares with its reference, ';'-separated.
+std::vector<std::string> g_cost_params = {"{follow_s: 0}", "{}", "{motion_retry_max_s: 0}",
+                                          "{redetect_s: 2}", "{redetect_s: 0.6}"};
 int64_t g_offered = 0, g_answered = 0;  // simulated detections, and those inside a region  // --whole-frame: detect on the whole frame every time
 constexpr int64_t kFrameMs = 1000 / kFps;
 
@@ -468,9 +472,9 @@ void Cost() {
   for (const auto& [zname, zone] : {std::pair<const char*, Zone>{"zone 45%x35%", quarter},
                                     {"examples' yard zone", yard}, {"whole frame", full}}) {
     StageRun ref = RunStage(frames, zone, reference);
-    for (const std::string& params :
-         {reference, std::string("{follow_s: 0}"), std::string("{}"),
-          std::string("{redetect_s: 2}"), std::string("{redetect_s: 0.6}")}) {
+    std::vector<std::string> configs = {reference};
+    configs.insert(configs.end(), g_cost_params.begin(), g_cost_params.end());
+    for (const std::string& params : configs) {
       StageRun run = params == reference ? ref : RunStage(frames, zone, params);
       int people = 0, found = 0, agree = 0, occupied = 0, ref_occupied = 0;
       for (std::size_t i = 0; i < frames.size(); ++i) {
@@ -506,6 +510,15 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--no-cost")) cost = false;
     else if (!std::strcmp(argv[i], "--whole-frame")) g_motion_regions = false;
     else if (!std::strcmp(argv[i], "--params") && i + 1 < argc) g_params = argv[++i];
+    else if (!std::strcmp(argv[i], "--cost-params") && i + 1 < argc) {
+      g_cost_params.clear();
+      std::string all = argv[++i];
+      for (std::size_t at = 0; at <= all.size();) {
+        const std::size_t end = std::min(all.find(';', at), all.size());
+        if (end > at) g_cost_params.push_back(all.substr(at, end - at));
+        at = end + 1;
+      }
+    }
   }
   Accuracy(clips, seed);
   if (cost) Cost();

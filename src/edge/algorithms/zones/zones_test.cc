@@ -486,6 +486,104 @@ TEST(ZoneAnalyzers, FollowsPeopleTheDetectorMissesForAWhile) {
   EXPECT_EQ(ends[0].trajectory.back().pts_ms, 2200);
 }
 
+TEST(RetryGrid, WaitsDoubleWhileNobodyIsFoundAndEndWhereSomeoneIs) {
+  RetryGrid g;
+  const cv::Rect region(64, 64, 96, 128), blob(96, 96, 32, 32);
+  EXPECT_EQ(g.Waiting(blob, 0), 0);  // nothing searched yet
+  // Searched without finding anyone: waits 500 ms, twice, then (searched again in time) 1, 2,
+  // 4 s, and no longer than the maximum.
+  int64_t t = 0;
+  for (int64_t wait : {500, 500, 1000, 2000, 4000, 4000}) {
+    g.Searched(kSize, region, {}, {blob}, t, 500, 4000);
+    EXPECT_EQ(g.Waiting(blob, t + wait - 1), 1) << wait;
+    EXPECT_EQ(g.Waiting(blob, t + wait), 0) << wait;
+    t += wait;
+  }
+  // Outside the region nothing waits; a blob half over it waits in part. Cells of the region
+  // where nothing moved waited only the first 500 ms each time.
+  EXPECT_EQ(g.Waiting(cv::Rect(400, 200, 32, 32), t - 1), 0);
+  EXPECT_NEAR(g.Waiting(cv::Rect(112, 96, 32, 32), t - 1), 0.5, 1e-9);
+  EXPECT_EQ(g.Waiting(cv::Rect(64, 160, 16, 16), t - 1), 0);
+  EXPECT_EQ(g.Waiting(cv::Rect(64, 160, 16, 16), t - 4000 + 499), 1);
+  // Not searched again for long: the next fruitless search starts again at 500 ms.
+  t += 20000;
+  g.Searched(kSize, region, {}, {blob}, t, 500, 4000);
+  EXPECT_EQ(g.Waiting(blob, t + 499), 1);
+  EXPECT_EQ(g.Waiting(blob, t + 500), 0);
+  // Someone found there: the cells under them wait no longer, the others still do.
+  g.Searched(kSize, region, {}, {blob}, t + 500, 500, 4000);
+  g.Searched(kSize, region, {}, {blob}, t + 1000, 500, 4000);  // 1 s wait
+  g.Searched(kSize, region, {cv::Rect(96, 96, 32, 32)}, {blob}, t + 1100, 500, 4000);
+  EXPECT_EQ(g.Waiting(blob, t + 1200), 0);
+  EXPECT_EQ(g.Waiting(cv::Rect(64, 160, 16, 16), t + 1200), 1);
+  // Motion elsewhere does not make a cell wait longer.
+  RetryGrid m;
+  for (int k = 0; k < 4; ++k)
+    m.Searched(kSize, region, {}, {cv::Rect(400, 200, 32, 32)}, 400 * k, 500, 4000);
+  EXPECT_EQ(m.Waiting(blob, 1200 + 499), 1);
+  EXPECT_EQ(m.Waiting(blob, 1200 + 500), 0);
+  // Searches without motion there in between do not break the row (a branch does not move in
+  // every frame): moving at 0, 1, 2, 3 s, searched without motion at 0.5, 1.5, 2.5 s.
+  RetryGrid b;
+  for (int k = 0; k < 4; ++k) {
+    b.Searched(kSize, region, {}, {blob}, 1000 * k, 500, 4000);
+    if (k < 3) b.Searched(kSize, region, {}, {}, 1000 * k + 500, 500, 4000);
+  }
+  EXPECT_EQ(b.Waiting(blob, 3000 + 1999), 1);  // the fourth in a row: 2 s
+  EXPECT_EQ(b.Waiting(blob, 3000 + 2000), 0);
+  // A maximum below the base: always the maximum.
+  RetryGrid h;
+  for (int k = 0; k < 4; ++k) h.Searched(kSize, region, {}, {blob}, 100 * k, 500, 200);
+  EXPECT_EQ(h.Waiting(blob, 300 + 199), 1);
+  EXPECT_EQ(h.Waiting(blob, 300 + 200), 0);
+}
+
+TEST(ZoneAnalyzers, MotionWhereNobodyIsFoundIsSearchedLessAndLessOften) {
+  // A flag waves (moves every frame) in the gate zone for 12 s; the detector never finds a
+  // person in it. Then a person walks in there.
+  auto run = [](const std::string& params, int* flag_searches, int64_t* found_ms) {
+    auto det = std::make_shared<RegionDetector>();
+    auto a = MakeZoneIntrusion(YAML::Load("{zones: [gate], crop_to_zones: false, min_dwell_s: 0, "
+                                          "full_scan_s: 0, " + params + "}"),
+                               "a", Camera(det));
+    ASSERT_TRUE(a);
+    Collect s;
+    *flag_searches = 0;
+    *found_ms = -1;
+    for (int64_t i = 0; i < 90; ++i) {
+      Frame f = MakeFrame(i);
+      det->people.clear();
+      if (i >= 60)  // from 12 s on, a person walks left to right through the flag
+        det->people.push_back(cv::Rect2f(446 + 2.f * static_cast<float>(i - 60), 180, 40, 100));
+      f.image = cv::Mat(kSize, CV_8UC3, cv::Scalar(90, 90, 90));
+      for (const auto& p : det->people)
+        cv::rectangle(f.image, p, cv::Scalar(20, 20, 30), cv::FILLED);
+      cv::rectangle(f.image, cv::Rect(440 + static_cast<int>(i % 2) * 12, 220, 40, 30),
+                    cv::Scalar(240, 240, 240), cv::FILLED);
+      det->regions.clear();
+      (*a)->Process(f, s);
+      if (i >= 1 && i < 60)
+        for (const auto& r : det->regions) *flag_searches += r.contains(cv::Point(460, 235));
+      if (*found_ms < 0 && !s.Of(EventPhase::kBegin).empty()) *found_ms = f.pts_ms;
+    }
+  };
+  int fixed = 0, backoff = 0;
+  int64_t fixed_found = 0, backoff_found = 0;
+  run("motion_retry_max_s: 0", &fixed, &fixed_found);
+  run("motion_retry_max_s: 4", &backoff, &backoff_found);
+  // Every 0.5 s (3 frames at 5 fps) without the back-off: about 20 searches in 11.8 s; with
+  // it: after 0.5, 0.5, 1, 2, 4, 4 s: 5 or 6.
+  EXPECT_GE(fixed, 18);
+  EXPECT_LE(backoff, 7);
+  EXPECT_GE(backoff, 4);
+  // The person is found at once all the same: their motion covers far more than the flag's
+  // waiting cells.
+  EXPECT_GE(fixed_found, 12000);
+  EXPECT_LE(fixed_found, 12600);
+  EXPECT_GE(backoff_found, 12000);
+  EXPECT_LE(backoff_found, 12600);
+}
+
 TEST(AppearanceFollower, FindsAShiftedPersonRefusesFlatPatches) {
   AppearanceFollower f;
   const cv::Rect2f body(200, 150, 40, 100);
@@ -529,6 +627,9 @@ TEST(ZoneAnalyzers, BadParamsNameTheKey) {
   r = MakeZoneIntrusion(YAML::Load("{detector: {kind: hog, scale: 0}}"), k, cam);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().field(), k + ".detector.scale");
+  r = MakeZoneIntrusion(YAML::Load("{motion_retry_max_s: -1}"), k, cam);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field(), k + ".motion_retry_max_s");
   r = MakeLoitering(YAML::Load("{loiter_s: abc}"), "l", cam);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().field(), "l.loiter_s");
