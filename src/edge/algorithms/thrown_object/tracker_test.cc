@@ -83,14 +83,13 @@ TEST(Tracker, CoastsOverShortGapsAndEndsAfterLongOnes) {
   Tracker tr = MakeTracker(o);
   std::vector<Track> ended;
   FallingObject obj(tr, &ended);
-  auto Frame = [&](bool seen, double t) { obj.Frame(seen, t); };
-  for (int i = 0; i < 10; ++i) Frame(true, i * 0.04);
-  for (int i = 10; i < 13; ++i) Frame(false, i * 0.04);  // 3 missed frames: coast
-  for (int i = 13; i < 20; ++i) Frame(true, i * 0.04);
+  for (int i = 0; i < 10; ++i) obj.Frame(true, i * 0.04);
+  for (int i = 10; i < 13; ++i) obj.Frame(false, i * 0.04);  // 3 missed frames: coast
+  for (int i = 13; i < 20; ++i) obj.Frame(true, i * 0.04);
   EXPECT_TRUE(ended.empty());
   ASSERT_EQ(tr.tracks().size(), 1u);
   EXPECT_EQ(tr.tracks()[0].points.size(), 17u);
-  for (int i = 20; i < 24; ++i) Frame(false, i * 0.04);  // 4 missed: ends
+  for (int i = 20; i < 24; ++i) obj.Frame(false, i * 0.04);  // 4 missed: ends
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].points.size(), 17u);
   EXPECT_TRUE(tr.tracks().empty());
@@ -113,10 +112,9 @@ TEST(Tracker, CoastsWhereTheObjectIsHidden) {
   });
   std::vector<Track> ended;
   FallingObject obj(tr, &ended);
-  auto Frame = [&](bool seen, double t) { obj.Frame(seen, t); };
-  for (int i = 0; i < 8; ++i) Frame(true, i * 0.04);
-  for (int i = 8; i < 14; ++i) Frame(false, i * 0.04);  // 6 hidden frames: coast
-  for (int i = 14; i < 20; ++i) Frame(true, i * 0.04);  // found again where it fell to
+  for (int i = 0; i < 8; ++i) obj.Frame(true, i * 0.04);
+  for (int i = 8; i < 14; ++i) obj.Frame(false, i * 0.04);  // 6 hidden frames: coast
+  for (int i = 14; i < 20; ++i) obj.Frame(true, i * 0.04);  // found again where it fell to
   EXPECT_TRUE(ended.empty());
   ASSERT_EQ(tr.tracks().size(), 1u);
   EXPECT_EQ(tr.tracks()[0].points.size(), 14u);
@@ -124,15 +122,15 @@ TEST(Tracker, CoastsWhereTheObjectIsHidden) {
   EXPECT_EQ(tr.tracks()[0].hidden_ms.front(), 8 * 40);
   EXPECT_EQ(asked, 6);
   // More than max_hidden_frames in one gap: the rest are ordinary misses.
-  for (int i = 20; i < 28; ++i) Frame(false, i * 0.04);  // 6 hidden + 2 misses: coasting
+  for (int i = 20; i < 28; ++i) obj.Frame(false, i * 0.04);  // 6 hidden + 2 misses: coasting
   EXPECT_TRUE(ended.empty());
-  Frame(false, 28 * 0.04);  // a third ordinary miss: ends
+  obj.Frame(false, 28 * 0.04);  // a third ordinary miss: ends
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].hidden_ms.size(), 12u);
   // Not hidden: ends after max_gap_frames, as without the test.
   hidden = false;
-  for (int i = 0; i < 8; ++i) Frame(true, i * 0.04);
-  for (int i = 8; i < 11; ++i) Frame(false, i * 0.04);
+  for (int i = 0; i < 8; ++i) obj.Frame(true, i * 0.04);
+  for (int i = 8; i < 11; ++i) obj.Frame(false, i * 0.04);
   ASSERT_EQ(ended.size(), 2u);
   EXPECT_TRUE(ended[1].hidden_ms.empty());
 }
